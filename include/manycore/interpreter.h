@@ -1,0 +1,125 @@
+// include/manycore/interpreter.h: Interpreter, a subinterpreter with its own GIL owned by one worker thread.
+//
+// What it offers: `Interpreter::create` starts an OS thread that creates an isolated
+// interpreter (own GIL, own obmalloc, no fork/exec, no daemon threads) and then runs
+// jobs submitted from any thread, one at a time, in submission order, under that
+// interpreter's GIL. Jobs in different Interpreters run at the same time on
+// different cores. Results travel back as Values: no PyObject* leaves the worker.
+//
+// Lifetime and threading rules:
+// - The worker thread is the only thread that ever holds this interpreter's creator
+//   thread state; it creates the interpreter and ends it (Py_EndInterpreter), always
+//   on that same thread. Between jobs it releases the GIL (parks on a condvar).
+// - The process-wide registry (manycore/runtime.h) keeps every live Interpreter;
+//   `close()` or `runtime::close_all()` ends it. Destroying the last shared_ptr of an
+//   Interpreter that was never closed closes it (joins the worker thread).
+// - Every blocking call here (create, close, Completion::wait) may be made with a
+//   GIL held: it releases the caller's GIL while it waits, which CPython 3.13 needs
+//   (creating an interpreter takes the main GIL), and wakes every 50 ms to run
+//   signal handlers so Ctrl-C interrupts a waiting main thread.
+// - A job submitted from the worker thread itself (an interpreter calling into
+//   itself) runs inline instead of deadlocking.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "manycore/status.h"
+#include "manycore/value.h"
+
+namespace manycore {
+
+// One-shot result slot: set once by the worker, waited for by any number of threads.
+// Everything the worker did before `set` is visible to a thread whose `wait` returned ok.
+class Completion {
+ public:
+  // Any thread, with or without a GIL. Later calls are ignored.
+  void set(Result<Value> result);
+  bool done() const { return done_.load(std::memory_order_acquire); }
+  // Waits until done (ok), until timeout_seconds pass (kTimeout), or until a signal
+  // handler raises while waiting (kInterrupted, the Python error left set).
+  // Releases the caller's GIL while waiting; spins briefly before parking.
+  Status wait(std::optional<double> timeout_seconds = std::nullopt);
+  // The result; call once after a successful wait.
+  Result<Value> take();
+  // Runs callback on the thread that calls set (or now, if already done). One only.
+  void on_done(std::function<void()> callback);
+
+ private:
+  std::atomic<bool> done_{false};
+  std::mutex mutex_;
+  std::condition_variable cv_;
+  std::optional<Result<Value>> result_;  // guarded by mutex_; set once
+  std::function<void()> callback_;       // guarded by mutex_
+};
+
+struct InterpreterConfig {
+  // Replaces the new interpreter's sys.path when not empty (a new interpreter's
+  // sys.path otherwise comes from the startup config, not from its creator).
+  std::vector<std::string> sys_path;
+  // Module imported in the new interpreter right after sys.path is set ("" for none).
+  std::string startup_module;
+};
+
+class Interpreter {
+ public:
+  // A job runs on the worker thread with the interpreter's GIL held. It must not
+  // leave a Python error set: it reports failure through its Result.
+  using Job = std::function<Result<Value>()>;
+
+  // Starts the worker and waits until the interpreter exists (GIL released meanwhile).
+  static Result<std::shared_ptr<Interpreter>> create(const InterpreterConfig& config = {});
+
+  ~Interpreter();
+  Interpreter(const Interpreter&) = delete;
+  Interpreter& operator=(const Interpreter&) = delete;
+
+  // CPython's interpreter id: unique in the process, never reused.
+  int64_t id() const { return id_; }
+  // True while a job runs or is queued.
+  bool is_running() const;
+  bool is_closed() const;
+
+  // Queues a job. After close, the completion is already set to kNotFound.
+  std::shared_ptr<Completion> submit(Job job);
+  // Queues `callable(*args, **kwargs)`: args a kTuple, kwargs a kDict (or kNone).
+  std::shared_ptr<Completion> submit_call(Value callable, Value args, Value kwargs);
+  // submit_call, then wait (GIL released).
+  Result<Value> call(Value callable, Value args, Value kwargs = Value::None());
+
+  // Ends the interpreter once its current job is done: kInterpreterError if a job is
+  // running or queued (unless `even_if_running`, which waits for the running job and
+  // fails queued ones), or when called from inside this interpreter.
+  Status close(bool even_if_running = false);
+
+  // True on this interpreter's worker thread.
+  bool on_worker_thread() const { return std::this_thread::get_id() == thread_.get_id(); }
+
+ private:
+  Interpreter() = default;
+  void run_worker(const InterpreterConfig& config, std::shared_ptr<Completion> started) noexcept;
+  Status stop_and_join();
+
+  int64_t id_ = -1;  // written by the worker before `started` is set, then constant
+  std::thread thread_;
+
+  mutable std::mutex mutex_;
+  std::condition_variable cv_;  // worker waits here for jobs or stop
+  std::deque<std::pair<Job, std::shared_ptr<Completion>>> jobs_;  // guarded by mutex_
+  bool stopping_ = false;          // guarded by mutex_
+  bool running_job_ = false;       // guarded by mutex_
+  std::atomic<bool> closed_{false};
+  std::atomic<size_t> queued_{0};    // mirrors jobs_.size() for the worker's lock-free spin
+  std::mutex close_mutex_;           // serializes close() callers
+};
+
+}  // namespace manycore

@@ -1,0 +1,37 @@
+"""python/manycore/__init__.py: manycore, real multi-core parallelism for CPython through own-GIL subinterpreters."""
+
+import sys
+
+if sys.version_info < (3, 12):
+    raise ImportError(
+        "manycore needs CPython 3.12 or newer, because a per-interpreter GIL (PEP 684) does not exist "
+        f"in Python {sys.version_info[0]}.{sys.version_info[1]}."
+    )
+
+from . import _core
+from ._errors import ExecutionFailed, InterpreterError, InterpreterNotFoundError, NotShareableError
+from ._interpreters import (
+    CallHandle, Interpreter, create, get_current, get_main, is_shareable, list_all,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "CallHandle", "ExecutionFailed", "Interpreter", "InterpreterError", "InterpreterNotFoundError",
+    "NotShareableError", "create", "get_current", "get_main", "is_shareable", "list_all",
+]
+
+
+def _setup_main_interpreter():
+    import atexit
+
+    # Objects from the main script come back from workers as __mp_main__.X
+    # (manycore._transport runs the script there under that name).
+    if "__main__" in sys.modules:
+        sys.modules.setdefault("__mp_main__", sys.modules["__main__"])
+    # 3.12 aborts at exit if subinterpreters are still alive; close them first.
+    atexit.register(_core.close_all)
+
+
+if _core.get_current() == _core.get_main():
+    _setup_main_interpreter()

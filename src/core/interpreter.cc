@@ -1,0 +1,279 @@
+// src/core/interpreter.cc: the worker thread that creates, serves and ends one own-GIL subinterpreter.
+#include "manycore/interpreter.h"
+
+#include "manycore/runtime.h"
+#include "pyref.h"
+#include "wait.h"
+
+namespace manycore {
+
+using internal::PyRef;
+
+// ---- Completion ---------------------------------------------------------------------
+
+void Completion::set(Result<Value> result) {
+  std::function<void()> callback;
+  {
+    std::lock_guard lock(mutex_);
+    if (done_.load(std::memory_order_relaxed)) return;
+    result_.emplace(std::move(result));
+    done_.store(true, std::memory_order_release);
+    callback = std::move(callback_);
+  }
+  cv_.notify_all();
+  if (callback) callback();
+}
+
+Status Completion::wait(std::optional<double> timeout_seconds) {
+  return internal::wait_released(
+      mutex_, cv_, [this] { return done_.load(std::memory_order_acquire); }, internal::deadline_after(timeout_seconds));
+}
+
+Result<Value> Completion::take() {
+  std::lock_guard lock(mutex_);
+  if (!result_) return Status(StatusCode::kInternal, "Completion::take before the result was set");
+  Result<Value> result = std::move(*result_);
+  result_.reset();
+  return result;
+}
+
+void Completion::on_done(std::function<void()> callback) {
+  {
+    std::lock_guard lock(mutex_);
+    if (!done_.load(std::memory_order_relaxed)) {
+      callback_ = std::move(callback);
+      return;
+    }
+  }
+  callback();
+}
+
+// ---- Interpreter --------------------------------------------------------------------
+
+Result<std::shared_ptr<Interpreter>> Interpreter::create(const InterpreterConfig& config) {
+  std::shared_ptr<Interpreter> interpreter(new Interpreter());
+  auto started = std::make_shared<Completion>();
+  interpreter->thread_ = std::thread([raw = interpreter.get(), config, started] { raw->run_worker(config, started); });
+  // The caller's GIL is released while waiting: on 3.13 creating an interpreter
+  // imports _imp under the main GIL, so holding it here deadlocks (DESIGN.md 1).
+  // Creation cannot be abandoned half-way: an interrupt is kept until it is done.
+  PyObject* interrupt = nullptr;
+  while (!started->done()) {
+    if (started->wait().code() == StatusCode::kInterrupted) {
+      if (interrupt == nullptr) {
+        interrupt = PyErr_GetRaisedException();
+      } else {
+        PyErr_Clear();  // one interrupt is reported; later ones add nothing
+      }
+    }
+  }
+  if (interrupt != nullptr) {
+    if (started->take().ok()) {
+      runtime::register_interpreter(interpreter);
+      (void)interpreter->close(/*even_if_running=*/true);
+    } else {
+      internal::GilRelease released;
+      interpreter->thread_.join();
+    }
+    PyErr_SetRaisedException(interrupt);
+    return Status(StatusCode::kInterrupted, "interrupted");
+  }
+  Result<Value> outcome = started->take();
+  if (!outcome.ok()) {
+    internal::GilRelease released;
+    interpreter->thread_.join();
+    interpreter->closed_ = true;
+    return outcome.take_status();
+  }
+  runtime::register_interpreter(interpreter);
+  return interpreter;
+}
+
+Interpreter::~Interpreter() {
+  if (!thread_.joinable()) return;
+  if (on_worker_thread()) {
+    thread_.detach();  // cannot join itself; the worker ends on its own
+    return;
+  }
+  (void)stop_and_join();
+}
+
+bool Interpreter::is_running() const {
+  std::lock_guard lock(mutex_);
+  return running_job_ || !jobs_.empty();
+}
+
+bool Interpreter::is_closed() const { return closed_.load(std::memory_order_acquire); }
+
+std::shared_ptr<Completion> Interpreter::submit(Job job) {
+  auto completion = std::make_shared<Completion>();
+  if (on_worker_thread()) {
+    completion->set(job());  // a call into itself: run inline instead of deadlocking
+    return completion;
+  }
+  {
+    std::lock_guard lock(mutex_);
+    if (stopping_) {
+      completion->set(Status(StatusCode::kNotFound, "interpreter " + std::to_string(id_) + " is closed"));
+      return completion;
+    }
+    jobs_.emplace_back(std::move(job), completion);
+    queued_.fetch_add(1, std::memory_order_release);
+  }
+  cv_.notify_one();
+  return completion;
+}
+
+std::shared_ptr<Completion> Interpreter::submit_call(Value callable, Value args, Value kwargs) {
+  return submit([callable = std::move(callable), args = std::move(args), kwargs = std::move(kwargs)]() -> Result<Value> {
+    PyRef function = PyRef::steal(decode(callable));
+    if (!function) return capture_python_error();
+    PyRef positional = PyRef::steal(decode(args));
+    if (!positional) return capture_python_error();
+    PyRef keywords = kwargs.kind() == Value::Kind::kNone ? PyRef() : PyRef::steal(decode(kwargs));
+    if (kwargs.kind() != Value::Kind::kNone && !keywords) return capture_python_error();
+    if (!PyTuple_Check(positional.get()) || (keywords && !PyDict_Check(keywords.get()))) {
+      return Status(StatusCode::kInvalidArgument, "submit_call needs a tuple of arguments and a dict of keywords");
+    }
+    PyRef result = PyRef::steal(PyObject_Call(function.get(), positional.get(), keywords.get()));
+    if (!result) return capture_python_error();
+    return encode(result.get());
+  });
+}
+
+Result<Value> Interpreter::call(Value callable, Value args, Value kwargs) {
+  std::shared_ptr<Completion> completion = submit_call(std::move(callable), std::move(args), std::move(kwargs));
+  Status waited = completion->wait();
+  if (!waited.ok()) return waited;
+  return completion->take();
+}
+
+Status Interpreter::close(bool even_if_running) {
+  if (on_worker_thread()) {
+    return Status(StatusCode::kInterpreterError, "an interpreter cannot close itself");
+  }
+  std::lock_guard close_lock(close_mutex_);
+  if (closed_.load()) return Status(StatusCode::kNotFound, "interpreter " + std::to_string(id_) + " is closed");
+  std::deque<std::pair<Job, std::shared_ptr<Completion>>> dropped;
+  {
+    std::lock_guard lock(mutex_);
+    if (!even_if_running && (running_job_ || !jobs_.empty())) {
+      return Status(StatusCode::kInterpreterError, "interpreter " + std::to_string(id_) + " is running");
+    }
+    dropped.swap(jobs_);
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  for (auto& [job, completion] : dropped) {
+    completion->set(Status(StatusCode::kNotFound, "interpreter " + std::to_string(id_) + " was closed"));
+  }
+  dropped.clear();
+  Status status = stop_and_join();
+  runtime::unregister_interpreter(id_);
+  return status;
+}
+
+Status Interpreter::stop_and_join() {
+  {
+    std::lock_guard lock(mutex_);
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) {
+    // Ending an interpreter may need the main GIL (3.13): never join holding a GIL.
+    internal::GilRelease released;
+    thread_.join();
+  }
+  closed_.store(true, std::memory_order_release);
+  return Status::Ok();
+}
+
+namespace {
+
+Status set_sys_path(const std::vector<std::string>& entries) {
+  PyRef list = PyRef::steal(PyList_New(0));
+  if (!list) return capture_python_error();
+  for (const std::string& entry : entries) {
+    PyRef item = PyRef::steal(PyUnicode_DecodeFSDefaultAndSize(entry.data(), entry.size()));
+    if (!item || PyList_Append(list.get(), item.get()) < 0) return capture_python_error();
+  }
+  if (PySys_SetObject("path", list.get()) < 0) return capture_python_error();
+  return Status::Ok();
+}
+
+}  // namespace
+
+void Interpreter::run_worker(const InterpreterConfig& config, std::shared_ptr<Completion> started) noexcept {
+  PyInterpreterConfig interpreter_config = {};
+  interpreter_config.use_main_obmalloc = 0;
+  interpreter_config.allow_fork = 0;
+  interpreter_config.allow_exec = 0;
+  interpreter_config.allow_threads = 1;
+  interpreter_config.allow_daemon_threads = 0;
+  interpreter_config.check_multi_interp_extensions = 1;
+  interpreter_config.gil = PyInterpreterConfig_OWN_GIL;
+
+  // This thread has no thread state yet: Py_NewInterpreterFromConfig returns with the
+  // new interpreter's thread state current and its (new, own) GIL held.
+  PyThreadState* tstate = nullptr;
+  PyStatus created = Py_NewInterpreterFromConfig(&tstate, &interpreter_config);
+  if (PyStatus_Exception(created)) {
+    std::string why = created.err_msg != nullptr ? created.err_msg : "Py_NewInterpreterFromConfig failed";
+    started->set(Status(StatusCode::kCreateFailed, why));
+    return;
+  }
+  id_ = PyInterpreterState_GetID(PyThreadState_GetInterpreter(tstate));
+
+  Status ready = config.sys_path.empty() ? Status::Ok() : set_sys_path(config.sys_path);
+  if (ready.ok() && !config.startup_module.empty()) {
+    PyRef module = PyRef::steal(PyImport_ImportModule(config.startup_module.c_str()));
+    if (!module) ready = capture_python_error();
+  }
+  if (!ready.ok()) {
+    Py_EndInterpreter(tstate);
+    started->set(std::move(ready));
+    return;
+  }
+  started->set(Value::None());
+
+  PyThreadState* saved = PyEval_SaveThread();
+  while (true) {
+    Job job;
+    std::shared_ptr<Completion> completion;
+    {
+      // Spin briefly (GIL released) before parking: a caller waiting on a result
+      // usually submits the next job within microseconds.
+      auto spin_end = internal::Clock::now() + internal::kSpinFor;
+      while (queued_.load(std::memory_order_acquire) == 0 && internal::Clock::now() < spin_end) {
+        internal::cpu_relax();
+      }
+      std::unique_lock lock(mutex_);
+      cv_.wait(lock, [this] { return !jobs_.empty() || stopping_; });
+      if (jobs_.empty()) break;  // stopping, nothing left
+      job = std::move(jobs_.front().first);
+      completion = std::move(jobs_.front().second);
+      jobs_.pop_front();
+      queued_.fetch_sub(1, std::memory_order_acq_rel);
+      running_job_ = true;
+    }
+    PyEval_RestoreThread(saved);
+    Result<Value> result = job();
+    if (PyErr_Occurred()) {
+      // A job must report through its Result; a stray error is a bug in the job,
+      // reported rather than left to poison the next one.
+      Status stray = capture_python_error();
+      if (result.ok()) result = Status(StatusCode::kInternal, "job left a Python error set: " + stray.message());
+    }
+    job = nullptr;  // its captures may own PyObjects: drop them under this GIL
+    {
+      std::lock_guard lock(mutex_);
+      running_job_ = false;
+    }
+    completion->set(std::move(result));
+    saved = PyEval_SaveThread();
+  }
+  PyEval_RestoreThread(saved);
+  Py_EndInterpreter(tstate);
+}
+
+}  // namespace manycore

@@ -1,0 +1,110 @@
+// src/core/wait.h: blocking waits that release the caller's GIL, spin briefly, then park.
+//
+// Rules every wait in manycore follows (DESIGN.md section 1):
+// - The caller's GIL is released for the whole wait (CPython 3.13 deadlocks if the
+//   main GIL is held while a worker starts or imports).
+// - A short bounded spin (GIL released) comes before parking: waking a parked thread
+//   on another core costs 20-25 us each way on the target machines.
+// - Parked waits wake every kSignalSlice to run signal handlers with the GIL retaken,
+//   so Ctrl-C interrupts a waiting main thread. The mutex is never held while a GIL is
+//   being taken (that order would deadlock against a GIL holder wanting the mutex).
+#pragma once
+
+#include <Python.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <mutex>
+#include <optional>
+
+#include "manycore/status.h"
+
+namespace manycore::internal {
+
+using Clock = std::chrono::steady_clock;
+inline constexpr auto kSignalSlice = std::chrono::milliseconds(50);
+inline constexpr auto kSpinFor = std::chrono::microseconds(40);
+
+// The thread state attached to the calling thread, or nullptr (never aborts).
+inline PyThreadState* attached_thread_state() {
+#if PY_VERSION_HEX >= 0x030D0000
+  return PyThreadState_GetUnchecked();
+#else
+  return _PyThreadState_UncheckedGet();
+#endif
+}
+
+// Releases the calling thread's GIL (if it holds one) for its lifetime.
+class GilRelease {
+ public:
+  GilRelease() : saved_(attached_thread_state() ? PyEval_SaveThread() : nullptr) {}
+  ~GilRelease() { reacquire(); }
+  GilRelease(const GilRelease&) = delete;
+  GilRelease& operator=(const GilRelease&) = delete;
+  PyThreadState* saved() const { return saved_; }
+  void reacquire() {
+    if (saved_ != nullptr) {
+      PyEval_RestoreThread(saved_);
+      saved_ = nullptr;
+    }
+  }
+
+ private:
+  PyThreadState* saved_;
+};
+
+inline std::optional<Clock::time_point> deadline_after(std::optional<double> timeout_seconds) {
+  if (!timeout_seconds) return std::nullopt;
+  double seconds = *timeout_seconds < 0 ? 0 : *timeout_seconds;
+  if (seconds > 1e9) return std::nullopt;  // effectively forever; avoids overflow
+  return Clock::now() + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds));
+}
+
+inline void cpu_relax() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#elif defined(__aarch64__)
+  asm volatile("yield");
+#endif
+}
+
+// Waits until ready() is true. `ready` is evaluated with `mutex` held (and once,
+// unlocked, while spinning, so it must be safe to call racily, e.g. an atomic load).
+// Returns ok, kTimeout, or kInterrupted (the Python error set, GIL held again).
+template <typename Ready>
+Status wait_released(std::mutex& mutex, std::condition_variable& cv, Ready ready,
+                     std::optional<Clock::time_point> deadline, bool spin = true) {
+  if (ready()) return Status::Ok();
+  GilRelease released;
+  if (spin) {
+    auto spin_end = Clock::now() + kSpinFor;
+    while (Clock::now() < spin_end) {
+      if (ready()) return Status::Ok();
+      cpu_relax();
+    }
+  }
+  std::unique_lock lock(mutex);
+  while (!ready()) {
+    auto now = Clock::now();
+    if (deadline && now >= *deadline) return Status(StatusCode::kTimeout, "timed out");
+    auto wake = now + kSignalSlice;
+    if (deadline && *deadline < wake) wake = *deadline;
+    cv.wait_until(lock, wake);
+    if (ready()) break;
+    if (released.saved() != nullptr && Clock::now() >= wake) {
+      lock.unlock();  // never take a GIL while holding the mutex
+      PyEval_RestoreThread(released.saved());
+      int failed = PyErr_CheckSignals();
+      PyThreadState* again = PyEval_SaveThread();
+      (void)again;
+      if (failed) {
+        // GilRelease's destructor retakes the GIL; the error stays set.
+        return Status(StatusCode::kInterrupted, "interrupted");
+      }
+      lock.lock();
+    }
+  }
+  return Status::Ok();
+}
+
+}  // namespace manycore::internal
