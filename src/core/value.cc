@@ -163,7 +163,11 @@ Result<Value> encode_at(PyObject* obj, int depth, CodecHooks& hooks) {
     PyRef hex = PyRef::steal(PyNumber_ToBase(obj, 16));
     const char* utf8 = hex ? PyUnicode_AsUTF8(hex.get()) : nullptr;
     if (utf8 == nullptr) return Status(StatusCode::kInternal, fetch_error_text());
-    return Value::BigInt(utf8);
+    // PyNumber_ToBase gives "-0x1f": value.h promises "-1f" (sign, digits, no prefix).
+    std::string digits = utf8;
+    size_t prefix = digits[0] == '-' ? 1 : 0;
+    if (digits.compare(prefix, 2, "0x") == 0) digits.erase(prefix, 2);
+    return Value::BigInt(std::move(digits));
   }
   if (PyFloat_CheckExact(obj)) return Value::Float(PyFloat_AS_DOUBLE(obj));
   if (PyComplex_CheckExact(obj)) return Value::Complex(PyComplex_RealAsDouble(obj), PyComplex_ImagAsDouble(obj));
@@ -234,7 +238,16 @@ PyObject* decode_with(const Value& value, CodecHooks& hooks) {
     case Kind::kNone: Py_RETURN_NONE;
     case Kind::kBool: return PyBool_FromLong(value.as_bool());
     case Kind::kInt: return PyLong_FromLongLong(value.as_int());
-    case Kind::kBigInt: return PyLong_FromString(value.text().c_str(), nullptr, 0);
+    case Kind::kBigInt: {
+      // Base 16 (an "0x" prefix is accepted too); a NUL inside the text is malformed.
+      char* end = nullptr;
+      PyRef number = PyRef::steal(PyLong_FromString(value.text().c_str(), &end, 16));
+      if (number && end != value.text().c_str() + value.text().size()) {
+        PyErr_SetString(PyExc_ValueError, "manycore: malformed BigInt text");
+        return nullptr;
+      }
+      return number.release();
+    }
     case Kind::kFloat: return PyFloat_FromDouble(value.real());
     case Kind::kComplex: return PyComplex_FromDoubles(value.real(), value.imag());
     case Kind::kStr: return PyUnicode_DecodeUTF8(value.text().data(), value.text().size(), "surrogatepass");
