@@ -218,7 +218,11 @@ class _Pickler(pickle.Pickler):
 def dumps(obj):
     """Pickles obj for another interpreter (protocol 5)."""
     buffer = io.BytesIO()
-    _Pickler(buffer, protocol=_PROTOCOL).dump(obj)
+    # Protocol passed by position: on 3.12.0-3.12.3 the first keyword call to _pickle's
+    # Pickler() made in a subinterpreter caches its keyword tuple in that interpreter's
+    # memory, and the process aborts at exit when the main interpreter frees it
+    # (gh-119213, docs/compat.md).
+    _Pickler(buffer, _PROTOCOL).dump(obj)
     return buffer.getvalue()
 
 
