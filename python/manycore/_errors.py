@@ -1,5 +1,6 @@
 """python/manycore/_errors.py: manycore's exception hierarchy (raised by the C++ binding through one mapping)."""
 
+import queue
 import types
 
 
@@ -46,3 +47,37 @@ class ExecutionFailed(InterpreterError):
 
 def _rebuild_execution_failed(type_module, type_qualname, message, formatted):
     return ExecutionFailed._from_remote(type_module, type_qualname, message, formatted)
+
+
+# ---- queues and channels -------------------------------------------------------------
+
+class QueueError(RuntimeError):
+    """A queue operation failed."""
+
+
+class QueueEmpty(QueueError, queue.Empty):
+    """get_nowait() found the queue empty, or get(timeout=...) waited in vain."""
+
+
+class QueueFull(QueueError, queue.Full):
+    """put_nowait() found the queue full, or put(timeout=...) waited in vain."""
+
+
+# queue.ShutDown (3.13+) has the same meaning for queue.Queue: catching it catches both.
+_SHUTDOWN_BASES = (queue.ShutDown,) if hasattr(queue, "ShutDown") else ()
+
+
+class QueueClosed(QueueError, *_SHUTDOWN_BASES):
+    """The queue was closed: no more put(); get() raises this once the queue is drained."""
+
+
+class ChannelError(RuntimeError):
+    """A channel operation failed."""
+
+
+class ChannelClosedError(ChannelError):
+    """The channel was closed (by either end, or because every end on one side is gone)."""
+
+
+class ChannelEmptyError(ChannelError):
+    """recv_nowait() found no sender waiting, and no default was given."""

@@ -59,7 +59,12 @@ class PickleOnlyHooks final : public CodecHooks {
   PyObject* unpickle(const std::string& data) override {
     PyRef module = PyRef::steal(PyImport_ImportModule("pickle"));
     if (!module) return nullptr;
-    return PyObject_CallMethod(module.get(), "loads", "y#", data.data(), static_cast<Py_ssize_t>(data.size()));
+    // Not a "y#" format: 3.12 rejects '#' formats without PY_SSIZE_T_CLEAN (SystemError).
+    PyRef bytes = PyRef::steal(PyBytes_FromStringAndSize(data.data(), static_cast<Py_ssize_t>(data.size())));
+    if (!bytes) return nullptr;
+    PyRef loads = PyRef::steal(PyObject_GetAttrString(module.get(), "loads"));
+    if (!loads) return nullptr;
+    return PyObject_CallOneArg(loads.get(), bytes.get());
   }
   std::shared_ptr<Shareable> as_shareable(PyObject*) override { return nullptr; }
   PyObject* wrap_shareable(const std::shared_ptr<Shareable>& object) override {

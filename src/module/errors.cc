@@ -28,21 +28,30 @@ PyObject* rebuild_original(const RemoteError& remote, PyObject* cause) {
   return original.release();
 }
 
-PyObject* type_for(ModuleState* state, StatusCode code) {
+PyObject* type_for(ModuleState* state, StatusCode code, ErrorDomain domain) {
   switch (code) {
     case StatusCode::kInvalidArgument: return PyExc_ValueError;
     case StatusCode::kNotShareable: return state->NotShareableError;
-    case StatusCode::kNotFound: return state->InterpreterNotFoundError;
+    case StatusCode::kNotFound:
+      if (domain == ErrorDomain::kQueue) return state->QueueError;
+      if (domain == ErrorDomain::kChannel) return state->ChannelError;
+      return state->InterpreterNotFoundError;
     case StatusCode::kInterpreterError:
     case StatusCode::kCreateFailed: return state->InterpreterError;
     case StatusCode::kTimeout: return PyExc_TimeoutError;
+    case StatusCode::kClosed:
+      if (domain == ErrorDomain::kQueue) return state->QueueClosed;
+      if (domain == ErrorDomain::kChannel) return state->ChannelClosedError;
+      return state->InterpreterError;
+    case StatusCode::kEmpty: return domain == ErrorDomain::kChannel ? state->ChannelEmptyError : state->QueueEmpty;
+    case StatusCode::kFull: return state->QueueFull;
     default: return PyExc_SystemError;
   }
 }
 
 }  // namespace
 
-PyObject* exception_for(ModuleState* state, const Status& status, RemoteRaise remote) {
+PyObject* exception_for(ModuleState* state, const Status& status, RemoteRaise remote, ErrorDomain domain) {
   if (status.code() == StatusCode::kRemoteException && status.remote()) {
     PyRef failed = PyRef::steal(execution_failed(state, *status.remote()));
     if (!failed) return nullptr;
@@ -51,12 +60,12 @@ PyObject* exception_for(ModuleState* state, const Status& status, RemoteRaise re
     }
     return failed.release();
   }
-  return PyObject_CallFunction(type_for(state, status.code()), "s", status.message().c_str());
+  return PyObject_CallFunction(type_for(state, status.code(), domain), "s", status.message().c_str());
 }
 
-PyObject* raise_status(ModuleState* state, const Status& status, RemoteRaise remote) {
+PyObject* raise_status(ModuleState* state, const Status& status, RemoteRaise remote, ErrorDomain domain) {
   if (status.code() == StatusCode::kInterrupted && PyErr_Occurred()) return nullptr;  // the handler's error
-  PyObject* exception = exception_for(state, status, remote);
+  PyObject* exception = exception_for(state, status, remote, domain);
   if (exception != nullptr) PyErr_SetRaisedException(exception);
   return nullptr;
 }

@@ -19,6 +19,13 @@ int load_exceptions(ModuleState* state) {
       {"InterpreterNotFoundError", &state->InterpreterNotFoundError},
       {"ExecutionFailed", &state->ExecutionFailed},
       {"NotShareableError", &state->NotShareableError},
+      {"QueueError", &state->QueueError},
+      {"QueueEmpty", &state->QueueEmpty},
+      {"QueueFull", &state->QueueFull},
+      {"QueueClosed", &state->QueueClosed},
+      {"ChannelError", &state->ChannelError},
+      {"ChannelClosedError", &state->ChannelClosedError},
+      {"ChannelEmptyError", &state->ChannelEmptyError},
   };
   for (auto& [name, slot] : wanted) {
     *slot = PyObject_GetAttrString(errors.get(), name);
@@ -33,6 +40,8 @@ int module_exec(PyObject* module) {
   if (install_hooks(state) < 0) return -1;
   if (register_interpreter(module, state) < 0) return -1;
   if (register_value(module, state) < 0) return -1;
+  if (register_queue(module, state) < 0) return -1;
+  if (register_channel(module, state) < 0) return -1;
   return 0;
 }
 
@@ -41,6 +50,17 @@ int module_exec(PyObject* module) {
   X(InterpreterNotFoundError)     \
   X(ExecutionFailed)              \
   X(NotShareableError)            \
+  X(QueueError)                   \
+  X(QueueEmpty)                   \
+  X(QueueFull)                    \
+  X(QueueClosed)                  \
+  X(ChannelError)                 \
+  X(ChannelClosedError)           \
+  X(ChannelEmptyError)            \
+  X(QueueType)                    \
+  X(QueueWatchType)               \
+  X(RecvChannelType)              \
+  X(SendChannelType)              \
   X(PendingCallType)              \
   X(shareable_types)
 

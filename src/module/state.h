@@ -31,8 +31,19 @@ struct ModuleState {
   PyObject* InterpreterNotFoundError = nullptr;
   PyObject* ExecutionFailed = nullptr;
   PyObject* NotShareableError = nullptr;
+  PyObject* QueueError = nullptr;
+  PyObject* QueueEmpty = nullptr;
+  PyObject* QueueFull = nullptr;
+  PyObject* QueueClosed = nullptr;
+  PyObject* ChannelError = nullptr;
+  PyObject* ChannelClosedError = nullptr;
+  PyObject* ChannelEmptyError = nullptr;
   // Heap types.
   PyObject* PendingCallType = nullptr;
+  PyObject* QueueType = nullptr;        // manycore._core.Queue, the base of manycore.Queue
+  PyObject* QueueWatchType = nullptr;
+  PyObject* RecvChannelType = nullptr;  // manycore._core.RecvChannel
+  PyObject* SendChannelType = nullptr;  // manycore._core.SendChannel
   // {Shareable::type_name(): wrapper type}, each type laid out as SharedWrapper.
   PyObject* shareable_types = nullptr;
 };
@@ -52,5 +63,7 @@ void destroy_shared_wrapper(PyObject* self);
 int install_hooks(ModuleState* state);
 int register_interpreter(PyObject* module, ModuleState* state);
 int register_value(PyObject* module, ModuleState* state);
+int register_queue(PyObject* module, ModuleState* state);
+int register_channel(PyObject* module, ModuleState* state);
 
 }  // namespace manycore::module
