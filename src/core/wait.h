@@ -78,6 +78,7 @@ Status wait_released(std::mutex& mutex, std::condition_variable& cv, Ready ready
   GilRelease released;
   if (spin) {
     auto spin_end = Clock::now() + kSpinFor;
+    if (deadline && *deadline < spin_end) spin_end = *deadline;  // timeout=0.00001 means it
     while (Clock::now() < spin_end) {
       if (ready()) return Status::Ok();
       cpu_relax();

@@ -23,10 +23,34 @@ PyObject* encoded_kind(PyObject* module, PyObject* obj) {
   return PyUnicode_FromString(kNames[static_cast<int>(encoded.value().kind())]);
 }
 
+// Makes `cls`, a Python subclass of the wrapper type registered under `type_name`
+// (e.g. manycore.Queue of manycore._core.Queue), the type that received Shareables
+// of that name are wrapped in, so they arrive with the subclass's methods.
+PyObject* use_wrapper_class(PyObject* module, PyObject* args) {
+  const char* type_name;
+  PyObject* cls;
+  if (!PyArg_ParseTuple(args, "sO!:use_wrapper_class", &type_name, &PyType_Type, &cls)) return nullptr;
+  ModuleState* state = get_state(module);
+  PyObject* registered = PyDict_GetItemString(state->shareable_types, type_name);  // borrowed
+  if (registered == nullptr) return PyErr_Format(PyExc_KeyError, "no shareable type is named %s", type_name);
+  // The C type at the root of the registered one (a previous subclass may be registered).
+  auto* root = reinterpret_cast<PyTypeObject*>(registered);
+  while (root->tp_dealloc != destroy_shared_wrapper && root->tp_base != nullptr) root = root->tp_base;
+  auto* subclass = reinterpret_cast<PyTypeObject*>(cls);
+  if (!PyType_IsSubtype(subclass, root) || subclass->tp_basicsize != static_cast<Py_ssize_t>(sizeof(SharedWrapper))) {
+    return PyErr_Format(PyExc_TypeError, "%s must subclass %s and add no instance fields (__slots__ = ())",
+                        subclass->tp_name, root->tp_name);
+  }
+  if (add_shareable_type(state, type_name, cls) < 0) return nullptr;
+  Py_RETURN_NONE;
+}
+
 PyMethodDef value_functions[] = {
     {"is_shareable", is_shareable, METH_O, "is_shareable(obj) -> bool: whether obj can be sent to another interpreter."},
     {"roundtrip", roundtrip, METH_O, "roundtrip(obj): encode and decode obj here, as sending it would."},
     {"encoded_kind", encoded_kind, METH_O, "encoded_kind(obj) -> str: how the codec carries obj (e.g. 'pickled')."},
+    {"use_wrapper_class", use_wrapper_class, METH_VARARGS,
+     "use_wrapper_class(type_name, cls): wrap received shareables of that name in cls (a layout-compatible subclass)."},
     {nullptr, nullptr, 0, nullptr},
 };
 
