@@ -1,4 +1,4 @@
-"""python/manycore/_compat.py: work-arounds for CPython bugs that crash subinterpreters (DESIGN.md section 3)."""
+"""python/manycore/_compat.py: work-arounds for CPython bugs that crash subinterpreters (DESIGN.md section 3, docs/compat.md)."""
 
 import importlib
 import sys
@@ -12,11 +12,28 @@ PREIMPORT_312 = (
     "datetime", "decimal", "sqlite3", "statistics", "http.client", "urllib.request", "importlib.metadata",
 )
 
+# 3.13: `_datetime` imported in two subinterpreters and not in the main one aborts the
+# process when the second of them ends (double free / munmap_chunk(): invalid pointer,
+# measured on 3.13.0; its static types are owned by the first interpreter that imports
+# it, cf. gh-136423). Imported in the main interpreter first, the main one owns them.
+# `datetime`, `_strptime`, `zoneinfo`, `email.utils`... all import it.
+PREIMPORT_313 = ("_datetime",)
+
 _done = False
 
 
 def needs_preimport():
+    """True on CPython 3.12, where PREIMPORT_312 protects against crashes."""
     return sys.version_info[:2] == (3, 12)
+
+
+def preimports():
+    """The modules imported in the main interpreter before the first manycore interpreter, on this Python."""
+    if needs_preimport():
+        return PREIMPORT_312
+    if sys.version_info >= (3, 13):
+        return PREIMPORT_313
+    return ()
 
 
 def before_first_interpreter():
@@ -25,9 +42,8 @@ def before_first_interpreter():
     if _done:
         return
     _done = True
-    if needs_preimport():
-        for name in PREIMPORT_312:
-            try:
-                importlib.import_module(name)
-            except ImportError:
-                pass  # e.g. a Python built without _ssl or _sqlite3: nothing to protect
+    for name in preimports():
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            pass  # e.g. a Python built without _ssl or _sqlite3: nothing to protect
