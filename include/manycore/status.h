@@ -26,6 +26,8 @@ enum class StatusCode {
   kClosed,             // the object was closed
   kEmpty,              // nothing to take (non-blocking get)
   kFull,               // no room (non-blocking put)
+  kBroken,             // a worker pool can run no more tasks (a worker's initializer failed)
+  kCancelled,          // a task was dropped before it ran (cancelled, or its pool shut down)
   kInternal,           // a bug or an unexpected CPython failure
 };
 

@@ -27,6 +27,30 @@ __all__ = [
     "RecvChannel", "SendChannel", "ChannelError", "ChannelClosedError", "ChannelEmptyError", "create_channel",
 ]
 
+# The executors load on first use (PEP 562): worker interpreters import manycore too,
+# and must not pay for concurrent.futures (and logging) just to start.
+_LAZY = {
+    "InterpreterPoolExecutor": "._executor",
+    "Pool": "._pool",
+    "BrokenInterpreterPool": "._errors",
+}
+__all__ += list(_LAZY)
+
+
+def __getattr__(name):
+    module_name = _LAZY.get(name)
+    if module_name is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module_name, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))
+
 
 def _setup_main_interpreter():
     import atexit

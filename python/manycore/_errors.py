@@ -81,3 +81,25 @@ class ChannelClosedError(ChannelError):
 
 class ChannelEmptyError(ChannelError):
     """recv_nowait() found no sender waiting, and no default was given."""
+
+
+# ---- executors -------------------------------------------------------------------------
+# BrokenInterpreterPool derives from concurrent.futures.BrokenExecutor. It is made on
+# first use (PEP 562) so that worker interpreters, which import this module, do not
+# import concurrent.futures (and logging) just to start.
+
+def _make_broken_interpreter_pool():
+    from concurrent.futures import BrokenExecutor
+
+    class BrokenInterpreterPool(BrokenExecutor):
+        """A worker's initializer failed: the pool runs no more tasks (like BrokenProcessPool)."""
+
+    BrokenInterpreterPool.__module__ = "manycore"
+    return BrokenInterpreterPool
+
+
+def __getattr__(name):
+    if name == "BrokenInterpreterPool":
+        cls = globals()["BrokenInterpreterPool"] = _make_broken_interpreter_pool()
+        return cls
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

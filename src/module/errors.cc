@@ -49,6 +49,18 @@ PyObject* type_for(ModuleState* state, StatusCode code, ErrorDomain domain) {
   }
 }
 
+// Pool failures use classes rooted in concurrent.futures. They are looked up when
+// raised (not loaded into ModuleState at import) so that a worker interpreter does not
+// import concurrent.futures just by importing manycore.
+PyObject* pool_exception(const Status& status) {
+  bool broken = status.code() == StatusCode::kBroken;
+  PyRef owner = internal::import_module(broken ? "manycore._errors" : "concurrent.futures");
+  if (!owner) return nullptr;
+  PyRef type = PyRef::steal(PyObject_GetAttrString(owner.get(), broken ? "BrokenInterpreterPool" : "CancelledError"));
+  if (!type) return nullptr;
+  return PyObject_CallFunction(type.get(), "s", status.message().c_str());
+}
+
 }  // namespace
 
 PyObject* exception_for(ModuleState* state, const Status& status, RemoteRaise remote, ErrorDomain domain) {
@@ -60,6 +72,7 @@ PyObject* exception_for(ModuleState* state, const Status& status, RemoteRaise re
     }
     return failed.release();
   }
+  if (status.code() == StatusCode::kBroken || status.code() == StatusCode::kCancelled) return pool_exception(status);
   return PyObject_CallFunction(type_for(state, status.code(), domain), "s", status.message().c_str());
 }
 

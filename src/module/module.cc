@@ -40,6 +40,7 @@ int module_exec(PyObject* module) {
   if (install_hooks(state) < 0) return -1;
   if (register_interpreter(module, state) < 0) return -1;
   if (register_value(module, state) < 0) return -1;
+  if (register_pool(module, state) < 0) return -1;
   if (register_queue(module, state) < 0) return -1;
   if (register_channel(module, state) < 0) return -1;
   return 0;
@@ -62,6 +63,8 @@ int module_exec(PyObject* module) {
   X(RecvChannelType)              \
   X(SendChannelType)              \
   X(PendingCallType)              \
+  X(WorkerPoolType)               \
+  X(TaskResultsType)              \
   X(shareable_types)
 
 int module_traverse(PyObject* module, visitproc visit, void* arg) {

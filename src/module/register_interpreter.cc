@@ -4,6 +4,7 @@
 
 #include "errors.h"
 #include "manycore/interpreter.h"
+#include "manycore/pool.h"
 #include "manycore/runtime.h"
 #include "pyref.h"
 #include "state.h"
@@ -28,20 +29,6 @@ std::shared_ptr<Interpreter> find_or_raise(ModuleState* state, long long id) {
                  id);
   }
   return nullptr;
-}
-
-Result<std::vector<std::string>> current_sys_path() {
-  PyObject* path = PySys_GetObject("path");  // borrowed
-  std::vector<std::string> entries;
-  if (path == nullptr || !PyList_Check(path)) return entries;
-  for (Py_ssize_t i = 0; i < PyList_GET_SIZE(path); ++i) {
-    PyObject* entry = PyList_GET_ITEM(path, i);
-    if (!PyUnicode_Check(entry)) continue;
-    PyRef encoded = PyRef::steal(PyUnicode_EncodeFSDefault(entry));
-    if (!encoded) return capture_python_error();
-    entries.emplace_back(PyBytes_AS_STRING(encoded.get()), PyBytes_GET_SIZE(encoded.get()));
-  }
-  return entries;
 }
 
 // Encodes (callable, args, kwargs); nullopt with NotShareableError raised.
@@ -189,12 +176,9 @@ PyType_Spec pending_spec = {
 
 PyObject* create(PyObject* module, PyObject*) {
   ModuleState* state = get_state(module);
-  Result<std::vector<std::string>> path = current_sys_path();
-  if (!path.ok()) return raise_status(state, path.status());
-  InterpreterConfig config;
-  config.sys_path = path.take_value();
-  config.startup_module = "manycore._worker";
-  Result<std::shared_ptr<Interpreter>> created = Interpreter::create(config);
+  Result<InterpreterConfig> config = worker_interpreter_config();
+  if (!config.ok()) return raise_status(state, config.status());
+  Result<std::shared_ptr<Interpreter>> created = Interpreter::create(config.value());
   if (!created.ok()) return raise_status(state, created.status());
   return PyLong_FromLongLong(created.value()->id());
 }
@@ -215,6 +199,9 @@ PyObject* close_interpreter(PyObject* module, PyObject* arg) {
 }
 
 PyObject* close_all(PyObject* module, PyObject*) {
+  // Worker pools first: their interpreters run serving loops that end only when asked.
+  Status pools_joined = WorkerPool::join_all();
+  if (!pools_joined.ok()) return raise_status(get_state(module), pools_joined);
   Status closed = runtime::close_all();
   if (!closed.ok()) return raise_status(get_state(module), closed);
   Py_RETURN_NONE;
@@ -318,7 +305,30 @@ PyMethodDef interpreter_functions[] = {
     {nullptr, nullptr, 0, nullptr},
 };
 
+Result<std::vector<std::string>> current_sys_path() {
+  PyObject* path = PySys_GetObject("path");  // borrowed
+  std::vector<std::string> entries;
+  if (path == nullptr || !PyList_Check(path)) return entries;
+  for (Py_ssize_t i = 0; i < PyList_GET_SIZE(path); ++i) {
+    PyObject* entry = PyList_GET_ITEM(path, i);
+    if (!PyUnicode_Check(entry)) continue;
+    PyRef encoded = PyRef::steal(PyUnicode_EncodeFSDefault(entry));
+    if (!encoded) return capture_python_error();
+    entries.emplace_back(PyBytes_AS_STRING(encoded.get()), PyBytes_GET_SIZE(encoded.get()));
+  }
+  return entries;
+}
+
 }  // namespace
+
+Result<InterpreterConfig> worker_interpreter_config() {
+  Result<std::vector<std::string>> path = current_sys_path();
+  if (!path.ok()) return path.take_status();
+  InterpreterConfig config;
+  config.sys_path = path.take_value();
+  config.startup_module = "manycore._worker";
+  return config;
+}
 
 int register_interpreter(PyObject* module, ModuleState* state) {
   state->PendingCallType = PyType_FromModuleAndSpec(module, &pending_spec, nullptr);

@@ -11,6 +11,7 @@
 
 #include <memory>
 
+#include "manycore/interpreter.h"
 #include "manycore/value.h"
 
 namespace manycore::module {
@@ -44,6 +45,8 @@ struct ModuleState {
   PyObject* QueueWatchType = nullptr;
   PyObject* RecvChannelType = nullptr;  // manycore._core.RecvChannel
   PyObject* SendChannelType = nullptr;  // manycore._core.SendChannel
+  PyObject* WorkerPoolType = nullptr;   // manycore._core.WorkerPool
+  PyObject* TaskResultsType = nullptr;  // manycore._core.TaskResults
   // {Shareable::type_name(): wrapper type}, each type laid out as SharedWrapper.
   PyObject* shareable_types = nullptr;
 };
@@ -60,8 +63,13 @@ PyObject* new_shared_wrapper(PyTypeObject* type, std::shared_ptr<Shareable> obje
 // For tp_dealloc of wrapper types.
 void destroy_shared_wrapper(PyObject* self);
 
+// How every manycore interpreter is made: the caller's sys.path, manycore._worker first
+// (defined in register_interpreter.cc; worker pools use it too).
+Result<InterpreterConfig> worker_interpreter_config();
+
 int install_hooks(ModuleState* state);
 int register_interpreter(PyObject* module, ModuleState* state);
+int register_pool(PyObject* module, ModuleState* state);
 int register_value(PyObject* module, ModuleState* state);
 int register_queue(PyObject* module, ModuleState* state);
 int register_channel(PyObject* module, ModuleState* state);

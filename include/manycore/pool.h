@@ -1,0 +1,211 @@
+// include/manycore/pool.h: WorkerPool, long-lived own-GIL interpreters serving one shared task queue, and TaskResults.
+//
+// What it offers:
+// - `WorkerPool::create` starts N Interpreters (manycore/interpreter.h) and gives each
+//   one long job: a C++ loop that takes tasks from the pool's one shared queue and runs
+//   them under that interpreter's GIL. A task goes from the submitting thread to an
+//   idle worker through that queue only: no Python thread in between.
+// - A task is `callable(*args, **kwargs)` for one or more argument tuples (a chunk);
+//   its results go to a TaskResults, where the submitter (or a thread of its choice)
+//   takes them, in ticket order (map, imap) or in arrival order (futures,
+//   imap_unordered). Everything that crosses is a Value: no PyObject* leaves the
+//   interpreter it was made in.
+// - A task that raises never ends its worker: the exception travels as a
+//   kRemoteException result. A worker rebuilds a callable once and keeps it (cached by
+//   content, and by identity for the tasks of one map).
+// - An initializer runs once in each worker before it serves tasks. If it raises, the
+//   pool is broken: queued and later tasks fail with kBroken (the binding raises
+//   BrokenInterpreterPool), and the workers stop serving.
+//
+// Guarantees:
+// - Every ticket issued by a TaskResults ends exactly once: as a delivered result, as
+//   a kCancelled result (its task was dropped by cancel_queued or shutdown), or silently
+//   when `TaskResults::cancel(ticket)` returned true (the caller already knows).
+// - Everything a task did before its result is delivered is visible to the thread
+//   whose take_* returned that result.
+//
+// Lifetime and threading rules:
+// - The pool's interpreters belong to it: they are removed from the runtime registry
+//   (runtime::list_ids and runtime::close_all do not see them). `join()` or the
+//   destructor ends them. Live pools are also kept (weakly) in a process-wide list:
+//   `WorkerPool::join_all()` ends them all, and the extension's close_all (its exit
+//   hook) calls it before runtime::close_all, since 3.12 aborts at exit with live
+//   subinterpreters.
+// - create, join, the destructor and the TaskResults take_* calls may be made with a
+//   GIL held: they release it while they wait, so workers that need the main GIL
+//   (3.13 imports) never deadlock against the caller. Waits for results wake every
+//   50 ms to run signal handlers (kInterrupted leaves the Python error set).
+// - Worker threads never take any GIL but their own interpreter's. A worker waits for
+//   tasks with its GIL released: a short spin, then it parks on a condition variable.
+// - Do not destroy or join a pool from one of its own workers (a task in the pool
+//   cannot wait for the pool to end: kInterpreterError).
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "manycore/interpreter.h"
+#include "manycore/status.h"
+#include "manycore/value.h"
+
+namespace manycore {
+
+// Where task results go and where a consumer waits for them. One per map/imap call
+// (kByTicket) or per executor (kArrival, each ticket one Future). Thread-safe; a
+// kByTicket stream has one consumer.
+class TaskResults {
+ public:
+  enum class Order { kByTicket, kArrival };
+  using Arrival = std::pair<uint64_t, Result<Value>>;
+
+  explicit TaskResults(Order order) : order_(order) {}
+  TaskResults(const TaskResults&) = delete;
+  TaskResults& operator=(const TaskResults&) = delete;
+
+  Order order() const { return order_; }
+
+  // ---- producer side (the submitter) ----
+  // Reserves `count` consecutive tickets and returns the first; kClosed after close().
+  // Tickets whose submission fails are ended with discard(..., the submit status).
+  Result<uint64_t> issue(size_t count);
+  // Makes `ticket` individually cancellable (call before its task is submitted).
+  void track(uint64_t ticket);
+  // True if the tracked task had not started: it will never run and never be
+  // delivered. False when it runs, has run, or is not tracked.
+  bool cancel(uint64_t ticket);
+  // True while the tracked task runs on a worker.
+  bool is_running(uint64_t ticket) const;
+  // No more tickets. A consumer is told "finished" once every issued ticket ended.
+  void close();
+  // Workers drop queued tasks of an abandoned stream instead of running them.
+  void abandon() { abandoned_.store(true, std::memory_order_release); }
+  bool abandoned() const { return abandoned_.load(std::memory_order_acquire); }
+  // Issued tickets that have not ended yet.
+  size_t outstanding() const;
+
+  // ---- consumer side ----
+  // kByTicket: waits for the result of the next ticket not yet taken, then returns
+  // it and the ready results after it, up to the first failure (a failure is only
+  // ever returned alone, first). Empty vector: the stream is closed and every
+  // ticket was taken. kTimeout, or kInterrupted (Python error set).
+  Result<std::vector<Result<Value>>> take_in_order(std::optional<double> timeout_seconds, size_t max_results);
+  // kArrival: waits until at least one result arrived and returns all that did, in
+  // arrival order. Empty vector: closed and nothing outstanding.
+  Result<std::vector<Arrival>> take_arrived(std::optional<double> timeout_seconds);
+
+  // ---- worker side ----
+  // False if the task's ticket was cancelled (tracked tickets only): skip it.
+  bool start(uint64_t ticket, bool tracked);
+  // Results of tickets first_ticket, first_ticket+1, ...
+  void deliver(uint64_t first_ticket, std::vector<Result<Value>> results, bool tracked);
+  // The task was dropped before it ran: each ticket ends with `why` (kCancelled or
+  // kBroken); a tracked ticket already ended by cancel() stays silent.
+  void discard(uint64_t first_ticket, size_t count, bool tracked, const Status& why);
+
+ private:
+  void store_locked(uint64_t ticket, Result<Value> result);
+  // Whether the consumer has something to take (or is finished), under mutex_.
+  bool consumer_should_wake_locked() const;
+  // Sets wake_ from the state, under mutex_; true if the consumer must be notified.
+  bool update_wake_locked();
+
+  const Order order_;
+  std::atomic<bool> abandoned_{false};
+  mutable std::mutex mutex_;
+  std::condition_variable cv_;             // the consumer parks here
+  std::atomic<bool> wake_{false};          // set under mutex_ when the consumer has something to take
+  uint64_t next_ticket_ = 0;               // guarded by mutex_: next ticket issue() hands out
+  size_t outstanding_ = 0;                 // guarded by mutex_: issued tickets not ended yet
+  bool closed_ = false;                    // guarded by mutex_
+  uint64_t next_to_take_ = 0;              // guarded by mutex_: kByTicket consumer position
+  std::unordered_map<uint64_t, bool> tracked_;                 // guarded by mutex_: ticket -> started
+  // guarded by mutex_ (kByTicket): slot i holds ticket next_to_take_ + i once it ended.
+  std::deque<std::optional<Result<Value>>> by_ticket_;
+  std::deque<Arrival> arrived_;                                // guarded by mutex_ (kArrival)
+};
+
+// One unit of work: `callable(*args, **keywords)` for each args tuple in `arguments`;
+// result i goes to ticket first_ticket + i of `results`.
+struct PoolTask {
+  std::shared_ptr<const Value> callable;
+  std::vector<Value> arguments;  // each a kTuple
+  Value keywords;                // kNone or a kDict, passed to every call
+  uint64_t first_ticket = 0;
+  bool tracked = false;          // a single-ticket task registered with TaskResults::track
+  std::shared_ptr<TaskResults> results;
+};
+
+struct PoolOptions {
+  size_t workers = 1;
+  InterpreterConfig interpreter;        // how each worker interpreter is created
+  std::optional<Value> initializer;     // a callable Value, run once per worker
+  Value initargs = Value::Tuple({});    // its arguments (a kTuple)
+};
+
+class WorkerPool {
+ public:
+  // Starts options.workers interpreters (the caller's GIL released while each is
+  // created). kInvalidArgument for 0 workers; kCreateFailed / kRemoteException if
+  // an interpreter cannot start (those already started are ended).
+  static Result<std::shared_ptr<WorkerPool>> create(PoolOptions options);
+
+  // Stops (dropping queued tasks) and joins, the caller's GIL released.
+  ~WorkerPool();
+  WorkerPool(const WorkerPool&) = delete;
+  WorkerPool& operator=(const WorkerPool&) = delete;
+
+  size_t size() const { return interpreters_.size(); }
+  std::vector<int64_t> interpreter_ids() const;
+
+  // Queues tasks (all or none). kClosed once stop() was called; kBroken (with the
+  // initializer's error in the message) once an initializer failed.
+  Status submit(std::vector<PoolTask> tasks);
+  // Drops queued tasks of `only` (every task when nullptr); their tickets end as
+  // kCancelled. Running tasks are not interrupted. Returns how many tasks it dropped.
+  size_t cancel_queued(const TaskResults* only);
+  // No new tasks; workers end once the queue is empty (at once when cancel_queued,
+  // which drops what is queued). Returns without waiting.
+  void stop(bool cancel_queued);
+  // stop(false) if not stopped yet, then waits for every worker to end and ends the
+  // interpreters. Idempotent; the caller's GIL is released while it waits.
+  Status join();
+
+  bool stopped() const;
+  // Ok, or the kBroken status every task now fails with.
+  Status broken() const;
+
+  // Stops every live pool (dropping queued tasks) and joins it: for exit hooks. Call
+  // with the main GIL held or no GIL.
+  static Status join_all();
+
+ private:
+  WorkerPool() = default;
+  // The long job each worker runs (its GIL held on entry and exit).
+  Result<Value> serve() noexcept;
+  Status run_initializer();
+  // Next task to run, waiting with the worker's GIL released; nullopt: end the loop.
+  std::optional<PoolTask> next_task();
+  void mark_broken(const Status& initializer_error);
+
+  PoolOptions options_;                                  // constant after create
+  std::vector<std::shared_ptr<Interpreter>> interpreters_;  // constant after create; ended by join()
+
+  mutable std::mutex mutex_;
+  std::condition_variable cv_;     // idle workers park here
+  std::deque<PoolTask> queue_;     // guarded by mutex_
+  bool stopping_ = false;          // guarded by mutex_
+  std::optional<Status> broken_;   // guarded by mutex_: set once, by the first failing initializer
+  std::atomic<size_t> queued_{0};  // mirrors queue_.size() for the workers' lock-free spin
+  std::mutex join_mutex_;          // serializes join() callers
+  bool joined_ = false;            // guarded by join_mutex_
+};
+
+}  // namespace manycore

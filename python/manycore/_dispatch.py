@@ -1,0 +1,172 @@
+"""python/manycore/_dispatch.py: what InterpreterPoolExecutor and Pool share: starting pools, exit, result delivery.
+
+- ``start_pool`` starts the C++ worker pool (manycore._core.create_pool).
+- ``register_for_exit`` shuts owners down from a ``threading._register_atexit`` hook:
+  it runs before the interpreter joins non-daemon threads and before ``atexit`` hooks
+  (so before ``_core.close_all``), like ``concurrent.futures`` does for its executors.
+  At exit, queued tasks are cancelled and running ones are waited for.
+- ``Delivery`` is the one thread per executor or Pool that resolves the handles of
+  individually submitted tasks (Futures, AsyncResults). ``map``/``imap`` never use it:
+  their caller takes results straight from C++.
+- ``ordered_results`` is the generator behind ``Executor.map`` and ``Pool.map``.
+"""
+
+import os
+import sys
+import threading
+import time
+import weakref
+
+from . import _compat, _core, _transport
+from ._errors import InterpreterError
+
+_live_owners = weakref.WeakSet()
+_registry_lock = threading.Lock()
+_hook_registered = False
+_exiting = False
+
+
+def usable_cores():
+    """Cores this process may run on (affinity-aware), at least 1."""
+    count = os.process_cpu_count() if hasattr(os, "process_cpu_count") else None
+    if count is None:
+        try:
+            count = len(os.sched_getaffinity(0))
+        except AttributeError:
+            count = os.cpu_count()
+    return max(1, count or 1)
+
+
+def exiting():
+    return _exiting
+
+
+def start_pool(workers, initializer, initargs):
+    """A new manycore._core.WorkerPool with `workers` interpreters."""
+    if isinstance(workers, bool) or not isinstance(workers, int):
+        raise TypeError(f"the number of workers must be an int, not {type(workers).__name__}")
+    if workers < 1:
+        raise ValueError(f"the number of workers must be at least 1, got {workers}")
+    if initializer is not None and not callable(initializer):
+        raise TypeError(f"initializer must be a callable, not {type(initializer).__name__}")
+    if _transport.running_main_script:
+        raise InterpreterError(
+            "a manycore pool was created while the main script was being imported in a manycore "
+            "interpreter (to find a function defined in it); put the script's entry point under "
+            "`if __name__ == '__main__':`, as multiprocessing requires"
+        )
+    _compat.before_first_interpreter()
+    return _core.create_pool(workers, initializer, tuple(initargs))
+
+
+def _shutdown_all_at_exit():
+    global _exiting
+    _exiting = True
+    for owner in list(_live_owners):
+        owner._shutdown_at_exit()
+
+
+def register_for_exit(owner):
+    """Calls owner._shutdown_at_exit() at interpreter exit if owner is still alive then."""
+    global _hook_registered
+    with _registry_lock:
+        if not _hook_registered:
+            threading._register_atexit(_shutdown_all_at_exit)
+            _hook_registered = True
+        _live_owners.add(owner)
+
+
+def report_callback_error(what):
+    """Prints the exception being handled, the way threading reports uncaught ones."""
+    print(f"Exception in {what}:", file=sys.stderr)
+    sys.excepthook(*sys.exc_info())
+
+
+class Delivery:
+    """Resolves the handles of tasks submitted one by one, on one thread of its own.
+
+    Each submitted task gets a ticket; its handle (a Future or an AsyncResult) has a
+    ``_manycore_done(ok, value)`` method, called on the delivery thread with ok True
+    (value is the result), False (value is the exception) or None (the task was dropped
+    before it ran: value is a CancelledError). The thread starts with the first task
+    and ends once ``close()`` was called and every task ended; it then joins the pool.
+    """
+
+    def __init__(self, pool, name):
+        self.results = _core.TaskResults(ordered=False)
+        self._pool = pool
+        self._name = name
+        self._handles = {}  # ticket -> handle, guarded by _lock
+        self._lock = threading.Lock()
+        self._thread = None
+
+    def submit(self, fn, args, kwargs, handle):
+        with self._lock:
+            # Under the lock: the delivery thread cannot look the ticket up before it is stored.
+            ticket = self._pool.submit(self.results, fn, args, kwargs)
+            self._handles[ticket] = handle
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name=self._name)
+                self._thread.start()
+        return ticket
+
+    def cancel(self, ticket):
+        """True if the task had not started: it will never run (its handle is dropped here)."""
+        if not self.results.cancel(ticket):
+            return False
+        with self._lock:
+            self._handles.pop(ticket, None)
+        return True
+
+    def running(self, ticket):
+        return self.results.running(ticket)
+
+    def pending_handles(self):
+        with self._lock:
+            return list(self._handles.values())
+
+    def close(self):
+        """No more tasks: the thread ends once every submitted task ended."""
+        self.results.close()
+
+    def join(self):
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join()
+
+    def _run(self):
+        take = self.results.take_arrived
+        while (batch := take()) is not None:
+            with self._lock:
+                handles = [(self._handles.pop(ticket, None), ok, value) for ticket, ok, value in batch]
+            for handle, ok, value in handles:
+                if handle is None:
+                    continue
+                try:
+                    handle._manycore_done(ok, value)
+                except BaseException:  # noqa: BLE001 - a callback's error must not end delivery
+                    report_callback_error(f"the result callback of {handle!r}")
+        # Every task ended: the workers only wait for the queue to drain, so this is quick.
+        self._pool.join()
+
+
+def ordered_results(pool, results, end_time=None):
+    """Yields the results of a map in order; raises a task's exception at its place.
+
+    end_time (time.monotonic()) bounds the whole iteration: TimeoutError after it.
+    Queued tasks of this map are dropped when the generator is closed early.
+    """
+    try:
+        while True:
+            if end_time is None:
+                batch = results.take_in_order()
+            else:
+                batch = results.take_in_order(timeout=max(0.0, end_time - time.monotonic()))
+                if batch == []:
+                    raise TimeoutError("the map did not finish within its timeout")
+            if batch is None:
+                return
+            yield from batch
+    finally:
+        pool.cancel_queued(results)
+        results.abandon()

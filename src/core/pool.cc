@@ -1,0 +1,489 @@
+// src/core/pool.cc: WorkerPool (interpreters serving one shared task queue) and TaskResults (where results wait).
+#include "manycore/pool.h"
+
+#include <algorithm>
+#include <string>
+#include <unordered_map>
+
+#include "manycore/runtime.h"
+#include "pyref.h"
+#include "wait.h"
+
+namespace manycore {
+
+using internal::PyRef;
+
+// ---- TaskResults --------------------------------------------------------------------
+
+Result<uint64_t> TaskResults::issue(size_t count) {
+  std::lock_guard lock(mutex_);
+  if (closed_) return Status(StatusCode::kClosed, "no more tasks can be added to these results");
+  uint64_t first = next_ticket_;
+  next_ticket_ += count;
+  outstanding_ += count;
+  return first;
+}
+
+void TaskResults::track(uint64_t ticket) {
+  std::lock_guard lock(mutex_);
+  tracked_.emplace(ticket, false);
+}
+
+bool TaskResults::cancel(uint64_t ticket) {
+  bool notify;
+  {
+    std::lock_guard lock(mutex_);
+    auto found = tracked_.find(ticket);
+    if (found == tracked_.end() || found->second) return false;
+    tracked_.erase(found);
+    --outstanding_;
+    notify = update_wake_locked();
+  }
+  if (notify) cv_.notify_all();
+  return true;
+}
+
+bool TaskResults::is_running(uint64_t ticket) const {
+  std::lock_guard lock(mutex_);
+  auto found = tracked_.find(ticket);
+  return found != tracked_.end() && found->second;
+}
+
+void TaskResults::close() {
+  bool notify;
+  {
+    std::lock_guard lock(mutex_);
+    closed_ = true;
+    notify = update_wake_locked();
+  }
+  if (notify) cv_.notify_all();
+}
+
+size_t TaskResults::outstanding() const {
+  std::lock_guard lock(mutex_);
+  return outstanding_;
+}
+
+bool TaskResults::consumer_should_wake_locked() const {
+  if (order_ == Order::kByTicket) {
+    return (!by_ticket_.empty() && by_ticket_.front().has_value()) || (closed_ && next_to_take_ == next_ticket_);
+  }
+  return !arrived_.empty() || (closed_ && outstanding_ == 0);
+}
+
+bool TaskResults::update_wake_locked() {
+  bool wake = consumer_should_wake_locked();
+  bool was = wake_.exchange(wake, std::memory_order_acq_rel);
+  return wake && !was;
+}
+
+void TaskResults::store_locked(uint64_t ticket, Result<Value> result) {
+  if (order_ == Order::kByTicket) {
+    size_t slot = ticket - next_to_take_;  // tickets below next_to_take_ were taken: never stored again
+    if (by_ticket_.size() <= slot) by_ticket_.resize(slot + 1);
+    by_ticket_[slot].emplace(std::move(result));
+  } else {
+    arrived_.emplace_back(ticket, std::move(result));
+  }
+}
+
+Result<std::vector<Result<Value>>> TaskResults::take_in_order(std::optional<double> timeout_seconds,
+                                                               size_t max_results) {
+  if (order_ != Order::kByTicket) return Status(StatusCode::kInvalidArgument, "these results arrive unordered");
+  auto deadline = internal::deadline_after(timeout_seconds);
+  while (true) {
+    {
+      std::lock_guard lock(mutex_);
+      if (!by_ticket_.empty() && by_ticket_.front().has_value()) {
+        std::vector<Result<Value>> taken;
+        // A failure is returned alone, so the consumer sees every success before it.
+        bool first_failed = !by_ticket_.front()->ok();
+        size_t limit = first_failed ? 1 : std::max<size_t>(max_results, 1);
+        while (taken.size() < limit && !by_ticket_.empty() && by_ticket_.front().has_value() &&
+               (first_failed || by_ticket_.front()->ok())) {
+          taken.push_back(std::move(*by_ticket_.front()));
+          by_ticket_.pop_front();
+          ++next_to_take_;
+        }
+        update_wake_locked();
+        return taken;
+      }
+      if (closed_ && next_to_take_ == next_ticket_) return std::vector<Result<Value>>{};
+      wake_.store(false, std::memory_order_release);
+    }
+    Status waited = internal::wait_released(
+        mutex_, cv_, [this] { return wake_.load(std::memory_order_acquire); }, deadline);
+    if (!waited.ok()) return waited;
+  }
+}
+
+Result<std::vector<TaskResults::Arrival>> TaskResults::take_arrived(std::optional<double> timeout_seconds) {
+  if (order_ != Order::kArrival) return Status(StatusCode::kInvalidArgument, "these results arrive in order");
+  auto deadline = internal::deadline_after(timeout_seconds);
+  while (true) {
+    {
+      std::lock_guard lock(mutex_);
+      if (!arrived_.empty()) {
+        std::vector<Arrival> taken(std::make_move_iterator(arrived_.begin()), std::make_move_iterator(arrived_.end()));
+        arrived_.clear();
+        update_wake_locked();
+        return taken;
+      }
+      if (closed_ && outstanding_ == 0) return std::vector<Arrival>{};
+      wake_.store(false, std::memory_order_release);
+    }
+    Status waited = internal::wait_released(
+        mutex_, cv_, [this] { return wake_.load(std::memory_order_acquire); }, deadline);
+    if (!waited.ok()) return waited;
+  }
+}
+
+bool TaskResults::start(uint64_t ticket, bool tracked) {
+  if (!tracked) return true;
+  std::lock_guard lock(mutex_);
+  auto found = tracked_.find(ticket);
+  if (found == tracked_.end()) return false;  // cancelled while queued
+  found->second = true;
+  return true;
+}
+
+void TaskResults::deliver(uint64_t first_ticket, std::vector<Result<Value>> results, bool tracked) {
+  bool notify;
+  {
+    std::lock_guard lock(mutex_);
+    if (tracked) tracked_.erase(first_ticket);
+    for (size_t i = 0; i < results.size(); ++i) store_locked(first_ticket + i, std::move(results[i]));
+    outstanding_ -= results.size();
+    notify = update_wake_locked();
+  }
+  if (notify) cv_.notify_all();
+}
+
+void TaskResults::discard(uint64_t first_ticket, size_t count, bool tracked, const Status& why) {
+  bool notify;
+  {
+    std::lock_guard lock(mutex_);
+    if (tracked && tracked_.erase(first_ticket) == 0) return;  // cancel() already ended it
+    for (size_t i = 0; i < count; ++i) store_locked(first_ticket + i, why);
+    outstanding_ -= count;
+    notify = update_wake_locked();
+  }
+  if (notify) cv_.notify_all();
+}
+
+// ---- worker-side helpers ------------------------------------------------------------
+
+namespace {
+
+// Rebuilt callables of one worker, so a map does not rebuild its function per item.
+// Lives on that worker's thread; its PyRefs belong to the worker's interpreter and are
+// dropped (clear) under its GIL before the interpreter ends.
+class FunctionCache {
+ public:
+  // Borrowed, valid until the next get or clear; nullptr with a Python error set.
+  PyObject* get(const std::shared_ptr<const Value>& callable) {
+    if (callable == last_callable_ && last_function_) return last_function_.get();
+    std::string key = content_key(*callable);
+    PyRef function;
+    if (!key.empty()) {
+      auto found = by_content_.find(key);
+      if (found != by_content_.end()) function = PyRef::borrow(found->second.get());
+    }
+    if (!function) {
+      function = PyRef::steal(decode(*callable));
+      if (!function) return nullptr;
+      if (!key.empty()) {
+        if (by_content_.size() >= kLimit) by_content_.clear();
+        by_content_.emplace(std::move(key), PyRef::borrow(function.get()));
+      }
+    }
+    last_callable_ = callable;
+    last_function_ = std::move(function);
+    return last_function_.get();
+  }
+
+  void clear() {
+    last_function_ = PyRef();
+    last_callable_.reset();
+    by_content_.clear();
+  }
+
+ private:
+  static constexpr size_t kLimit = 256;
+
+  // Same content, same callable: module-level references and pickled payloads (whose
+  // function part manycore._transport already caches by payload).
+  static std::string content_key(const Value& callable) {
+    switch (callable.kind()) {
+      case Value::Kind::kReference: return "r" + callable.text() + '\0' + callable.qualname();
+      case Value::Kind::kPickled: return "p" + callable.text();
+      default: return {};
+    }
+  }
+
+  std::shared_ptr<const Value> last_callable_;
+  PyRef last_function_;
+  std::unordered_map<std::string, PyRef> by_content_;
+};
+
+Result<Value> call_one(PyObject* function, const Value& arguments, PyObject* keywords) {
+  PyRef result;
+  if (keywords == nullptr && arguments.kind() == Value::Kind::kTuple && arguments.items().size() == 1) {
+    // map's common case: one argument, no tuple to build.
+    PyRef argument = PyRef::steal(decode(arguments.items()[0]));
+    if (!argument) return capture_python_error();
+    result = PyRef::steal(PyObject_CallOneArg(function, argument.get()));
+  } else {
+    PyRef positional = PyRef::steal(decode(arguments));
+    if (!positional) return capture_python_error();
+    if (!PyTuple_Check(positional.get())) return Status(StatusCode::kInvalidArgument, "task arguments must be a tuple");
+    result = PyRef::steal(PyObject_Call(function, positional.get(), keywords));
+  }
+  if (!result) return capture_python_error();
+  return encode(result.get());
+}
+
+void run_task(PoolTask& task, FunctionCache& cache) {
+  const size_t count = task.arguments.size();
+  if (!task.results->start(task.first_ticket, task.tracked)) return;  // cancelled while queued
+  if (task.results->abandoned()) {
+    task.results->discard(task.first_ticket, count, task.tracked,
+                          Status(StatusCode::kCancelled, "nobody waits for this result any more"));
+    return;
+  }
+  std::vector<Result<Value>> results;
+  results.reserve(count);
+  PyObject* function = cache.get(task.callable);
+  PyRef keywords;
+  if (function != nullptr && task.keywords.kind() != Value::Kind::kNone) {
+    keywords = PyRef::steal(decode(task.keywords));
+    if (keywords && !PyDict_Check(keywords.get())) {
+      keywords = PyRef();
+      PyErr_SetString(PyExc_TypeError, "task keywords must be a dict");
+    }
+  }
+  if (function == nullptr || (task.keywords.kind() != Value::Kind::kNone && !keywords)) {
+    Status failed = capture_python_error();
+    results.assign(count, Result<Value>(failed));
+  } else {
+    for (const Value& arguments : task.arguments) results.push_back(call_one(function, arguments, keywords.get()));
+  }
+  keywords = PyRef();
+  task.results->deliver(task.first_ticket, std::move(results), task.tracked);
+}
+
+}  // namespace
+
+// ---- WorkerPool ---------------------------------------------------------------------
+
+namespace {
+
+// Process-global, C++ only: every pool created and not yet destroyed, for join_all.
+// `mutex` guards `pools`; it is never held while joining.
+struct PoolRegistry {
+  std::mutex mutex;
+  std::vector<std::weak_ptr<WorkerPool>> pools;  // guarded by mutex
+};
+
+PoolRegistry& pool_registry() {
+  static PoolRegistry* instance = new PoolRegistry();  // never destroyed: used by exit hooks
+  return *instance;
+}
+
+}  // namespace
+
+Status WorkerPool::join_all() {
+  std::vector<std::shared_ptr<WorkerPool>> live;
+  {
+    PoolRegistry& registry = pool_registry();
+    std::lock_guard lock(registry.mutex);
+    for (const auto& weak : registry.pools) {
+      if (auto pool = weak.lock()) live.push_back(std::move(pool));
+    }
+    registry.pools.clear();
+  }
+  Status first_failure;
+  for (const auto& pool : live) {
+    pool->stop(/*cancel_queued=*/true);
+    Status joined = pool->join();
+    if (!joined.ok() && first_failure.ok()) first_failure = joined;
+  }
+  return first_failure;
+}
+
+Result<std::shared_ptr<WorkerPool>> WorkerPool::create(PoolOptions options) {
+  if (options.workers == 0) return Status(StatusCode::kInvalidArgument, "a pool needs at least one worker");
+  std::shared_ptr<WorkerPool> pool(new WorkerPool());
+  pool->options_ = std::move(options);
+  for (size_t i = 0; i < pool->options_.workers; ++i) {
+    Result<std::shared_ptr<Interpreter>> created = Interpreter::create(pool->options_.interpreter);
+    if (!created.ok()) {
+      pool->stop(/*cancel_queued=*/true);
+      (void)pool->join();
+      return created.take_status();
+    }
+    std::shared_ptr<Interpreter> interpreter = created.take_value();
+    // The pool owns its workers: close_all() must not end them under a running loop.
+    runtime::unregister_interpreter(interpreter->id());
+    pool->interpreters_.push_back(interpreter);
+    // The loop runs until join(); the pool outlives it (join runs before destruction).
+    (void)interpreter->submit([raw = pool.get()] { return raw->serve(); });
+  }
+  {
+    PoolRegistry& registry = pool_registry();
+    std::lock_guard lock(registry.mutex);
+    std::erase_if(registry.pools, [](const auto& weak) { return weak.expired(); });
+    registry.pools.push_back(pool);
+  }
+  return pool;
+}
+
+WorkerPool::~WorkerPool() {
+  stop(/*cancel_queued=*/true);
+  (void)join();
+}
+
+std::vector<int64_t> WorkerPool::interpreter_ids() const {
+  std::vector<int64_t> ids;
+  for (const auto& interpreter : interpreters_) ids.push_back(interpreter->id());
+  return ids;
+}
+
+Status WorkerPool::submit(std::vector<PoolTask> tasks) {
+  size_t count = tasks.size();
+  {
+    std::lock_guard lock(mutex_);
+    if (broken_) return *broken_;
+    if (stopping_) return Status(StatusCode::kClosed, "the pool is shut down: it takes no new tasks");
+    for (PoolTask& task : tasks) queue_.push_back(std::move(task));
+    queued_.fetch_add(count, std::memory_order_release);
+  }
+  if (count == 1) {
+    cv_.notify_one();
+  } else if (count > 1) {
+    cv_.notify_all();
+  }
+  return Status::Ok();
+}
+
+size_t WorkerPool::cancel_queued(const TaskResults* only) {
+  std::vector<PoolTask> dropped;
+  {
+    std::lock_guard lock(mutex_);
+    auto keep = std::stable_partition(queue_.begin(), queue_.end(), [only](const PoolTask& task) {
+      return only != nullptr && task.results.get() != only;
+    });
+    std::move(keep, queue_.end(), std::back_inserter(dropped));
+    queue_.erase(keep, queue_.end());
+    queued_.store(queue_.size(), std::memory_order_release);
+  }
+  Status why(StatusCode::kCancelled, "the task was cancelled before it ran");
+  for (PoolTask& task : dropped) task.results->discard(task.first_ticket, task.arguments.size(), task.tracked, why);
+  return dropped.size();
+}
+
+void WorkerPool::stop(bool cancel_queued_tasks) {
+  {
+    std::lock_guard lock(mutex_);
+    stopping_ = true;
+  }
+  if (cancel_queued_tasks) cancel_queued(nullptr);
+  cv_.notify_all();
+}
+
+bool WorkerPool::stopped() const {
+  std::lock_guard lock(mutex_);
+  return stopping_;
+}
+
+Status WorkerPool::broken() const {
+  std::lock_guard lock(mutex_);
+  return broken_ ? *broken_ : Status::Ok();
+}
+
+Status WorkerPool::join() {
+  for (const auto& interpreter : interpreters_) {
+    if (interpreter->on_worker_thread()) {
+      return Status(StatusCode::kInterpreterError, "a pool cannot wait for its own end from one of its workers");
+    }
+  }
+  // The GIL is released before join_mutex_ is taken: a second joiner blocked on the
+  // mutex must not hold a GIL that an ending worker may need (3.13 takes the main GIL).
+  internal::GilRelease released;
+  std::lock_guard join_lock(join_mutex_);
+  if (joined_) return Status::Ok();
+  stop(/*cancel_queued=*/false);
+  Status first_failure;
+  for (const auto& interpreter : interpreters_) {
+    // Waits for the serving loop (it ends once the queue is empty), then ends the interpreter.
+    Status closed = interpreter->close(/*even_if_running=*/true);
+    if (!closed.ok() && closed.code() != StatusCode::kNotFound && first_failure.ok()) first_failure = closed;
+  }
+  joined_ = true;
+  return first_failure;
+}
+
+void WorkerPool::mark_broken(const Status& initializer_error) {
+  std::string why = "a worker's initializer failed, the pool is not usable any more: " + initializer_error.message();
+  if (initializer_error.remote()) why += "\n\n" + initializer_error.remote()->traceback;
+  std::deque<PoolTask> dropped;
+  Status broken;
+  {
+    std::lock_guard lock(mutex_);
+    if (!broken_) broken_ = Status(StatusCode::kBroken, why);
+    broken = *broken_;
+    dropped.swap(queue_);
+    queued_.store(0, std::memory_order_release);
+  }
+  cv_.notify_all();  // the other workers stop serving
+  for (PoolTask& task : dropped) {
+    task.results->discard(task.first_ticket, task.arguments.size(), task.tracked, broken);
+  }
+}
+
+Status WorkerPool::run_initializer() {
+  PyRef function = PyRef::steal(decode(*options_.initializer));
+  if (!function) return capture_python_error();
+  PyRef arguments = PyRef::steal(decode(options_.initargs));
+  if (!arguments) return capture_python_error();
+  if (!PyTuple_Check(arguments.get())) return Status(StatusCode::kInvalidArgument, "initargs must be a tuple");
+  PyRef result = PyRef::steal(PyObject_Call(function.get(), arguments.get(), nullptr));
+  if (!result) return capture_python_error();
+  return Status::Ok();
+}
+
+std::optional<PoolTask> WorkerPool::next_task() {
+  // Spin briefly (GIL released) before parking: a map hands out its next task within
+  // microseconds, and waking a parked thread costs 20-25 us (DESIGN.md section 4).
+  auto spin_end = internal::Clock::now() + internal::kSpinFor;
+  while (queued_.load(std::memory_order_acquire) == 0 && internal::Clock::now() < spin_end) internal::cpu_relax();
+  std::unique_lock lock(mutex_);
+  cv_.wait(lock, [this] { return !queue_.empty() || stopping_ || broken_; });
+  if (broken_ || queue_.empty()) return std::nullopt;
+  PoolTask task = std::move(queue_.front());
+  queue_.pop_front();
+  queued_.fetch_sub(1, std::memory_order_acq_rel);
+  return task;
+}
+
+Result<Value> WorkerPool::serve() noexcept {
+  if (options_.initializer) {
+    Status initialized = run_initializer();
+    if (!initialized.ok()) {
+      mark_broken(initialized);
+      return Value::None();
+    }
+  }
+  FunctionCache cache;
+  PyThreadState* saved = PyEval_SaveThread();  // wait for tasks without holding this GIL
+  while (std::optional<PoolTask> task = next_task()) {
+    PyEval_RestoreThread(saved);
+    run_task(*task, cache);  // never leaves a Python error set: failures become results
+    saved = PyEval_SaveThread();
+  }
+  PyEval_RestoreThread(saved);
+  cache.clear();  // its PyRefs belong to this interpreter: drop them under its GIL
+  return Value::None();
+}
+
+}  // namespace manycore
