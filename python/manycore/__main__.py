@@ -1,0 +1,46 @@
+"""python/manycore/__main__.py: the `python -m manycore` command line: `bench NAME` and `check MODULE...`.
+
+`bench` offers every benchmark module of manycore._bench (see its docstring: a new
+benchmark is one new file there); `check` is manycore._check.
+"""
+
+import argparse
+import sys
+
+from . import _bench, _check
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(
+        prog="python -m manycore",
+        description="manycore: real multi-core parallelism for CPython through own-GIL subinterpreters.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    bench = commands.add_parser(
+        "bench", help="measure manycore side by side with threads, processes and stdlib interpreters",
+        description="Run a benchmark; every model runs in this same process, one after the other.",
+    )
+    benchmarks = bench.add_subparsers(dest="benchmark", required=True, metavar="BENCHMARK")
+    for name, module in _bench.discover().items():
+        benchmark = benchmarks.add_parser(name, help=module.SUMMARY, description=module.__doc__,
+                                          formatter_class=argparse.RawDescriptionHelpFormatter)
+        module.add_arguments(benchmark)
+        benchmark.set_defaults(handler=module.run)
+
+    check = commands.add_parser(
+        "check", help="tell which modules import in an isolated interpreter (exit status 1 if any does not)",
+        description=_check.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _check.add_arguments(check)
+    check.set_defaults(handler=_check.run)
+    return parser
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    return args.handler(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
