@@ -1,0 +1,274 @@
+"""tests/python/test_values.py: values crossing interpreters: native round trips, copies, pickled subclasses, failures."""
+
+import collections
+import math
+import socket
+import threading
+
+import pytest
+
+import manycore
+from manycore import _core
+from helpers import remote
+
+NATIVE_VALUES = {
+    "none": None,
+    "true": True,
+    "false": False,
+    "zero": 0,
+    "small_int": 7,
+    "negative_int": -12345,
+    "int64_max": 2**63 - 1,
+    "int64_min": -(2**63),
+    "just_above_int64": 2**63,
+    "just_below_int64": -(2**63) - 1,
+    "huge_int": 3**500,
+    "negative_huge_int": -(7**300),
+    "float": 1.5,
+    "tiny_float": 5e-324,
+    "inf": math.inf,
+    "negative_inf": -math.inf,
+    "complex": complex(1.5, -2.0),
+    "complex_inf": complex(math.inf, 0.5),
+    "empty_str": "",
+    "ascii_str": "hello",
+    "latin1_str": "caf\xe9",
+    "bmp_str": "\u4e2d\u6587",
+    "non_bmp_str": "\U0001f600 \U00010348",
+    "lone_surrogates": "a\ud800b\udfffc",
+    "nul_in_str": "a\0b",
+    "bytes": b"\x00\xffabc",
+    "empty_bytes": b"",
+    "bytearray": bytearray(b"\x01\x02"),
+    "tuple": (1, "two", 3.0),
+    "empty_tuple": (),
+    "list": [1, [2, [3]]],
+    "dict": {"a": 1, 2: "b", (3, 4): [5], None: None},
+    "set": {1, "x", (2, 3)},
+    "frozenset": frozenset({1, frozenset({2})}),
+    "nested": {"key": [(1, {2, 3}), {"inner": frozenset({b"x"})}, bytearray(b"y"), 2**100]},
+}
+
+
+def assert_same_value(result, expected):
+    """Equal and of exactly the same type, recursively."""
+    assert type(result) is type(expected), (result, expected)
+    if isinstance(expected, (list, tuple)):
+        assert len(result) == len(expected)
+        for got, want in zip(result, expected):
+            assert_same_value(got, want)
+    elif isinstance(expected, dict):
+        assert list(result) == list(expected)  # insertion order is kept too
+        for key in expected:
+            assert_same_value(result[key], expected[key])
+    else:
+        assert result == expected
+
+
+@pytest.fixture(params=["roundtrip", "call"])
+def send(request, interp):
+    """Sends a value and brings it back: _core.roundtrip or a real call to another interpreter."""
+    if request.param == "roundtrip":
+        return _core.roundtrip
+    return lambda value: interp.call(remote.identity, value)
+
+
+@pytest.mark.parametrize("name", NATIVE_VALUES)
+def test_native_round_trip_keeps_value_and_type(send, name):
+    value = NATIVE_VALUES[name]
+    assert_same_value(send(value), value)
+
+
+@pytest.mark.parametrize("name", NATIVE_VALUES)
+def test_native_values_are_not_pickled(name):
+    assert _core.encoded_kind(NATIVE_VALUES[name]) not in ("pickled", "reference")
+
+
+def test_type_seen_inside_the_interpreter(interp):
+    assert interp.call(remote.type_of, 2**80) == ("builtins", "int")
+    assert interp.call(remote.type_of, frozenset()) == ("builtins", "frozenset")
+    assert interp.call(remote.type_of, bytearray()) == ("builtins", "bytearray")
+
+
+def test_nan_round_trip(send):
+    result = send(math.nan)
+    assert type(result) is float and math.isnan(result)
+    nested = send([math.nan, complex(math.nan, 1.0)])
+    assert math.isnan(nested[0]) and math.isnan(nested[1].real) and nested[1].imag == 1.0
+
+
+def test_negative_zero_keeps_its_sign(send):
+    result = send(-0.0)
+    assert result == 0.0 and math.copysign(1.0, result) == -1.0
+    result = send(complex(-0.0, -0.0))
+    assert math.copysign(1.0, result.real) == -1.0 and math.copysign(1.0, result.imag) == -1.0
+
+
+def test_huge_int_values(send):
+    for value in (2**64, -(2**64), 10**4000, -(10**4000) + 1, 0x8000_0000_0000_0000_0000):
+        result = send(value)
+        assert type(result) is int and result == value
+
+
+def test_lone_surrogates_keep_code_points(send):
+    value = "\udc80\ud83d"  # a lone low and a lone high surrogate, which UTF-8 cannot encode
+    assert [ord(c) for c in send(value)] == [0xDC80, 0xD83D]
+
+
+def test_bool_is_not_int(send):
+    assert send(True) is True
+    assert send([True, 1])[0] is True and type(send([True, 1])[1]) is int
+
+
+# ---- copies -------------------------------------------------------------------------
+
+@pytest.mark.parametrize("make", [list, dict.fromkeys, set, bytearray], ids=["list", "dict", "set", "bytearray"])
+def test_roundtrip_makes_copies_of_mutable_containers(make):
+    original = make(b"ab") if make is bytearray else make([1, 2])
+    copy = _core.roundtrip(original)
+    assert copy == original and copy is not original
+
+
+def test_nested_mutable_containers_are_copied():
+    inner = [1]
+    original = {"inner": inner}
+    copy = _core.roundtrip(original)
+    copy["inner"].append(2)
+    assert inner == [1]
+
+
+def test_remote_mutation_does_not_change_the_callers_object(interp):
+    items = [1, 2]
+    result = interp.call(remote.append_and_return, items, 3)
+    assert result == [1, 2, 3]
+    assert items == [1, 2]
+
+
+def test_shared_references_inside_one_value(send):
+    shared = [1]
+    result = send((shared, shared))
+    assert result == ([1], [1])
+
+
+# ---- subclasses and user types: pickled, keep their type ------------------------------
+
+SUBCLASS_VALUES = {
+    "int_enum": remote.Color.GREEN,
+    "namedtuple": remote.Point(1, 2),
+    "ordered_dict": collections.OrderedDict([("b", 1), ("a", 2)]),
+    "dataclass": remote.Record("r", ["t"]),
+    "user_object": remote.Counter(5),
+    "defaultdict": collections.defaultdict(int, {"a": 1}),
+}
+
+
+@pytest.mark.parametrize("name", SUBCLASS_VALUES)
+def test_subclasses_travel_pickled_with_their_type(send, name):
+    value = SUBCLASS_VALUES[name]
+    assert _core.encoded_kind(value) == "pickled"
+    result = send(value)
+    assert type(result) is type(value) and result == value
+
+
+def test_subclass_type_is_seen_inside_the_interpreter(interp):
+    assert interp.call(remote.type_of, remote.Color.RED) == ("helpers.remote", "Color")
+    assert interp.call(remote.type_of, remote.Point(1, 2)) == ("helpers.remote", "Point")
+    assert interp.call(remote.type_of, collections.OrderedDict()) == ("collections", "OrderedDict")
+    assert interp.call(remote.type_of, remote.Record("a", [])) == ("helpers.remote", "Record")
+
+
+def test_ordered_dict_keeps_order(send):
+    value = collections.OrderedDict([("z", 1), ("a", 2), ("m", 3)])
+    assert list(send(value)) == ["z", "a", "m"]
+
+
+def test_int_enum_returned_by_a_call(interp):
+    assert interp.call(remote.identity, remote.Color.RED) is remote.Color.RED
+
+
+def test_user_object_returned_by_a_call(interp):
+    counter = interp.call(remote.make_counter, 41)
+    assert type(counter) is remote.Counter and counter.add(1) == 42
+
+
+# ---- what cannot travel ------------------------------------------------------------
+
+def make_unpicklable(kind):
+    if kind == "lock":
+        return threading.Lock(), "lock", "_thread.lock"
+    if kind == "generator":
+        return (i for i in range(2)), "generator", "generator"
+    return socket.socket(), "socket", "socket"
+
+
+@pytest.mark.parametrize("kind", ["lock", "generator", "socket"])
+def test_unpicklable_argument_raises_not_shareable(interp, kind):
+    obj, type_name, reason = make_unpicklable(kind)
+    try:
+        assert not manycore.is_shareable(obj)
+        with pytest.raises(manycore.NotShareableError) as caught:
+            interp.call(remote.identity, obj)
+        message = str(caught.value)
+        assert f"object of type {type_name} cannot cross interpreters" in message
+        assert f"cannot pickle '{reason}' object" in message
+        with pytest.raises(manycore.NotShareableError, match=type_name):
+            interp.call(remote.identity, [1, {"k": obj}])  # nested too
+        with pytest.raises(manycore.NotShareableError, match=type_name):
+            interp.call(remote.identity, key=obj)
+        with pytest.raises(manycore.NotShareableError, match=type_name):
+            _core.roundtrip(obj)
+    finally:
+        if kind == "socket":
+            obj.close()
+
+
+@pytest.mark.parametrize(
+    "make, type_name", [(remote.make_lock, "lock"), (remote.make_generator, "generator")]
+)
+def test_unsendable_return_value_raises_not_shareable(interp, make, type_name):
+    with pytest.raises(manycore.NotShareableError, match=f"object of type {type_name} cannot cross interpreters"):
+        interp.call(make)
+    assert interp.call(remote.add, 1, 1) == 2  # the interpreter is still usable
+
+
+def test_not_shareable_error_is_a_value_error():
+    assert issubclass(manycore.NotShareableError, ValueError)
+
+
+# ---- deep and cyclic structures -----------------------------------------------------
+
+def test_deep_nesting_beyond_the_native_limit_round_trips(send):
+    value = remote.deeply_nested_list(500)  # native up to 200 levels, then pickled
+    assert remote.nesting_depth(send(value)) == 500
+
+
+def test_very_deep_nesting_fails_cleanly(send, interp):
+    value = remote.deeply_nested_list(10_000)
+    with pytest.raises(manycore.NotShareableError, match="recursion"):
+        send(value)
+    assert interp.call(remote.add, 1, 1) == 2
+
+
+def test_very_deep_return_value_fails_cleanly(interp):
+    with pytest.raises(manycore.NotShareableError, match="recursion"):
+        interp.call(remote.deeply_nested_list, 10_000)
+    assert interp.call(remote.nesting_depth, [[[]]]) == 2
+
+
+def test_self_referencing_list(send):
+    value = [1]
+    value.append(value)
+    result = send(value)
+    node = result
+    for _ in range(1000):  # infinitely deep, like the original
+        assert type(node) is list and node[0] == 1
+        node = node[1]
+
+
+def test_self_referencing_dict(send):
+    value = {"n": 1}
+    value["self"] = value
+    node = send(value)
+    for _ in range(500):
+        assert node["n"] == 1
+        node = node["self"]
