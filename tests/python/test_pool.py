@@ -1,0 +1,340 @@
+"""tests/python/test_pool.py: manycore.Pool, the multiprocessing.Pool-compatible pool of worker interpreters."""
+
+import multiprocessing
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+import manycore
+from helpers import pool_tasks
+from helpers.proc import TESTS_DIR, assert_clean_exit, describe, run_python
+
+TIMEOUT = 10.0
+
+
+@pytest.fixture(scope="module")
+def pool():
+    """One 2-worker Pool for the tests that leave it running and idle."""
+    with manycore.Pool(2) as shared:
+        yield shared
+
+
+def wait_until(predicate, timeout=TIMEOUT):
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.002)
+    return True
+
+
+# ---- construction ----------------------------------------------------------------------
+
+
+def test_processes_defaults_to_usable_cores():
+    expected = os.process_cpu_count() if hasattr(os, "process_cpu_count") else len(os.sched_getaffinity(0))
+    with manycore.Pool() as default:
+        assert default._processes == expected
+        assert len(set(default.map(pool_tasks.interpreter_id_after, [0.02] * 8, chunksize=1))) <= expected
+
+
+def test_processes_must_be_positive():
+    with pytest.raises(ValueError, match="at least 1"):
+        manycore.Pool(0)
+
+
+def test_maxtasksperchild_is_refused_with_a_reason():
+    with pytest.raises(ValueError, match="maxtasksperchild"):
+        manycore.Pool(1, maxtasksperchild=10)
+
+
+def test_context_is_accepted():
+    with manycore.Pool(1, context=multiprocessing.get_context("spawn")) as with_context:
+        assert with_context.apply(pool_tasks.square, (3,)) == 9
+
+
+def test_initializer_and_initargs():
+    with manycore.Pool(2, initializer=pool_tasks.initialize, initargs=("set",)) as initialized:
+        assert {tuple(x) for x in initialized.map(pool_tasks.initialized_for, range(8), chunksize=1)} == {("set",)}
+
+
+def test_failing_initializer_raises_broken_interpreter_pool():
+    with manycore.Pool(1, initializer=pool_tasks.failing_initializer) as broken:
+        with pytest.raises(manycore.BrokenInterpreterPool, match="initializer failed on purpose"):
+            broken.apply(pool_tasks.square, (2,))
+        with pytest.raises(manycore.BrokenInterpreterPool):
+            broken.map(pool_tasks.square, [1, 2])
+
+
+# ---- apply -----------------------------------------------------------------------------
+
+
+def test_apply(pool):
+    assert pool.apply(pool_tasks.add, (1, 2), {"scale": 3}) == 9
+
+
+def test_apply_raises_the_original_exception(pool):
+    with pytest.raises(KeyError) as caught:
+        pool.apply(pool_tasks.raise_key_error, ("k",))
+    assert isinstance(caught.value.__cause__, manycore.ExecutionFailed)
+
+
+def test_apply_async_result_api(pool, tmp_path):
+    release = tmp_path / "release"
+    result = pool.apply_async(pool_tasks.wait_for_file, (str(release), TIMEOUT))
+    assert not result.ready()
+    with pytest.raises(ValueError, match="not ready"):
+        result.successful()
+    with pytest.raises(multiprocessing.TimeoutError):
+        result.get(timeout=0.05)
+    result.wait(0.01)
+    release.touch()
+    assert result.get(TIMEOUT) is True
+    assert result.ready() and result.successful()
+
+
+def test_apply_async_callbacks(pool):
+    values, errors = [], []
+    ok = pool.apply_async(pool_tasks.square, (5,), callback=values.append, error_callback=errors.append)
+    bad = pool.apply_async(pool_tasks.raise_key_error, ("x",), callback=values.append, error_callback=errors.append)
+    assert ok.get(TIMEOUT) == 25
+    with pytest.raises(KeyError):
+        bad.get(TIMEOUT)
+    assert values == [25]
+    assert len(errors) == 1 and isinstance(errors[0], KeyError)
+    assert not bad.successful()
+
+
+def test_apply_async_callback_error_does_not_stop_delivery(pool, capsys):
+    def broken_callback(value):
+        raise RuntimeError("callback failed")
+
+    pool.apply_async(pool_tasks.square, (2,), callback=broken_callback).wait(TIMEOUT)
+    assert pool.apply_async(pool_tasks.square, (3,)).get(TIMEOUT) == 9
+    assert "callback failed" in capsys.readouterr().err
+
+
+# ---- map and starmap -------------------------------------------------------------------
+
+
+def test_map(pool):
+    assert pool.map(pool_tasks.square, range(50)) == [x * x for x in range(50)]
+
+
+@pytest.mark.parametrize("chunksize", [1, 3, 1000])
+def test_map_chunksize(pool, chunksize):
+    assert pool.map(pool_tasks.plus_one, range(100), chunksize) == list(range(1, 101))
+
+
+def test_map_of_a_generator_and_of_nothing(pool):
+    assert pool.map(pool_tasks.square, (x for x in range(5))) == [0, 1, 4, 9, 16]
+    assert pool.map(pool_tasks.square, []) == []
+
+
+def test_map_raises_the_first_failure(pool):
+    with pytest.raises(ValueError, match="bad item 3"):
+        pool.starmap(pool_tasks.fail_on, [(3, x) for x in range(10)])
+
+
+def test_starmap(pool):
+    assert pool.starmap(pool_tasks.add, [(1, 2), (3, 4)]) == [3, 7]
+
+
+def test_map_async_and_starmap_async(pool):
+    got = []
+    result = pool.map_async(pool_tasks.square, range(10), callback=got.append)
+    assert result.get(TIMEOUT) == [x * x for x in range(10)]
+    assert got == [[x * x for x in range(10)]]
+    assert pool.starmap_async(pool_tasks.add, [(1, 1), (2, 2)]).get(TIMEOUT) == [2, 4]
+
+
+def test_map_async_error_callback(pool):
+    errors = []
+    result = pool.map_async(pool_tasks.raise_key_error, [1, 2], error_callback=errors.append)
+    with pytest.raises(KeyError):
+        result.get(TIMEOUT)
+    assert not result.successful()
+    assert len(errors) == 1 and isinstance(errors[0], KeyError)
+
+
+def test_lambdas_and_closures(pool):
+    base = 7
+    assert pool.map(lambda x: x + base, [1, 2]) == [8, 9]
+    assert pool.apply(lambda: base * 2) == 14
+
+
+# ---- imap ------------------------------------------------------------------------------
+
+
+def test_imap_in_order(pool):
+    assert list(pool.imap(pool_tasks.square, range(300))) == [x * x for x in range(300)]
+
+
+def test_imap_chunksize(pool):
+    assert list(pool.imap(pool_tasks.plus_one, range(1000), chunksize=50)) == list(range(1, 1001))
+
+
+def test_imap_unordered_has_every_result(pool):
+    assert sorted(pool.imap_unordered(pool_tasks.square, range(300), chunksize=4)) == [x * x for x in range(300)]
+
+
+def test_imap_unordered_yields_in_completion_order(pool):
+    assert list(pool.imap_unordered(pool_tasks.sleep_echo, [0.4, 0.0], chunksize=1)) == [0.0, 0.4]
+
+
+def test_imap_streams_results_as_they_complete(pool):
+    results = pool.imap(pool_tasks.sleep_echo, [0.0, 0.0, 1.0], chunksize=1)
+    start = time.monotonic()
+    assert next(results) == 0.0 and next(results) == 0.0
+    assert time.monotonic() - start < 0.9  # before the slow last task is done
+    assert list(results) == [1.0]
+
+
+def test_imap_endless_input_is_consumed_lazily(pool):
+    import itertools
+
+    results = pool.imap(pool_tasks.square, itertools.count(), chunksize=2)
+    assert [next(results) for _ in range(500)] == [x * x for x in range(500)]
+
+
+def test_imap_next_timeout(pool):
+    results = pool.imap(pool_tasks.sleep_then_return, [1.0], chunksize=1)
+    with pytest.raises(multiprocessing.TimeoutError):
+        results.next(timeout=0.05)
+    assert results.next(timeout=TIMEOUT) is None
+    with pytest.raises(StopIteration):
+        results.next()
+
+
+def test_imap_continues_after_a_failure(pool):
+    results = pool.imap(pool_tasks.fail_on_two, [1, 2, 3], chunksize=1)
+    assert next(results) == 1
+    with pytest.raises(ValueError, match="bad item 2"):
+        next(results)
+    assert next(results) == 3
+    with pytest.raises(StopIteration):
+        next(results)
+    unordered = pool.imap_unordered(pool_tasks.fail_on_two, [1, 2, 3])
+    outcomes = []
+    for _ in range(3):
+        try:
+            outcomes.append(next(unordered))
+        except ValueError:
+            outcomes.append("failed")
+    assert sorted(map(str, outcomes)) == ["1", "3", "failed"]
+
+
+def test_imap_chunksize_must_be_positive(pool):
+    with pytest.raises(ValueError, match="Chunksize must be 1"):
+        pool.imap(pool_tasks.square, [1], chunksize=0)
+
+
+# ---- life cycle ------------------------------------------------------------------------
+
+
+def test_close_then_join_finishes_submitted_work():
+    finished = manycore.Pool(2)
+    result = finished.map_async(pool_tasks.sleep_then_return, [0.02] * 6, chunksize=1)
+    finished.close()
+    with pytest.raises(ValueError, match="Pool not running"):
+        finished.apply(pool_tasks.square, (1,))
+    finished.join()
+    assert result.get(0) == [None] * 6
+
+
+def test_join_while_running_raises():
+    running = manycore.Pool(1)
+    with pytest.raises(ValueError, match="Pool is still running"):
+        running.join()
+    running.terminate()
+
+
+def test_terminate_drops_queued_tasks(tmp_path):
+    terminated = manycore.Pool(1)
+    started, release = tmp_path / "started", tmp_path / "release"
+    running = terminated.apply_async(pool_tasks.touch_then_wait, (str(started), str(release), TIMEOUT))
+    assert pool_tasks.wait_for_file(str(started), TIMEOUT)
+    queued = [terminated.apply_async(pool_tasks.square, (i,)) for i in range(5)]
+    threading.Timer(0.2, release.touch).start()
+    terminated.terminate()
+    assert running.get(0) is True  # terminate waited for the running task
+    for result in queued:
+        with pytest.raises(Exception, match="cancelled"):
+            result.get(0)
+
+
+def test_context_manager_terminates():
+    with manycore.Pool(1) as scoped:
+        assert scoped.apply(pool_tasks.square, (4,)) == 16
+    with pytest.raises(ValueError, match="Pool not running"):
+        scoped.map(pool_tasks.square, [1])
+
+
+def test_program_switches_from_multiprocessing_by_changing_the_import(tmp_path):
+    program = """
+        from {module} import Pool
+
+        def cube(x):
+            return x ** 3
+
+        if __name__ == "__main__":
+            with Pool(2) as pool:
+                print(pool.map(cube, range(5)))
+                print(sorted(pool.imap_unordered(cube, range(3))))
+                print(pool.apply_async(cube, (4,)).get(10))
+                print(pool.starmap(pow, [(2, 5)]))
+    """
+    outputs = []
+    for module in ("multiprocessing", "manycore"):
+        result = run_python(program.format(module=module), script_path=tmp_path / f"with_{module}.py",
+                            cwd=tmp_path)
+        assert_clean_exit(result)
+        outputs.append(result.stdout)
+    assert outputs[0] == outputs[1] == "[0, 1, 8, 27, 64]\n[0, 1, 8]\n64\n[32]\n"
+
+
+def test_exit_with_work_in_flight_is_clean():
+    result = run_python("""
+        import manycore
+        from helpers import pool_tasks
+
+        pool = manycore.Pool(2)
+        pending = pool.map_async(pool_tasks.sleep_then_return, [0.2] * 40, chunksize=1)
+        stream = pool.imap(pool_tasks.sleep_then_return, [0.2] * 40)
+        asynchronous = [pool.apply_async(pool_tasks.sleep_then_return, (5,)) for _ in range(10)]
+        print("exiting")
+    """, timeout=30)
+    assert_clean_exit(result)
+    assert result.stdout == "exiting\n"
+
+
+def test_ctrl_c_while_waiting_on_map_stops_cleanly(tmp_path):
+    script = tmp_path / "interrupted.py"
+    script.write_text(
+        "import manycore\n"
+        "from helpers import pool_tasks\n"
+        "with manycore.Pool(2) as pool:\n"
+        "    print('ready', flush=True)\n"
+        "    pool.map(pool_tasks.sleep_then_return, [0.2] * 200, chunksize=1)\n"
+    )
+    env = dict(os.environ, PYTHONPATH=TESTS_DIR)
+    child = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             text=True, env=env)
+    try:
+        assert child.stdout.readline() == "ready\n"
+        time.sleep(0.3)
+        started = time.monotonic()
+        child.send_signal(signal.SIGINT)
+        stdout, stderr = child.communicate(timeout=20)
+    finally:
+        child.kill()
+    outcome = describe(subprocess.CompletedProcess([], child.returncode, stdout, stderr))
+    assert child.returncode == -signal.SIGINT, outcome
+    assert time.monotonic() - started < 5, outcome  # only the running tasks were waited for
+    assert stderr.rstrip().endswith("KeyboardInterrupt"), outcome
+    assert "Fatal Python error" not in stderr, outcome
