@@ -302,6 +302,10 @@ PyObject* select_queue(PyObject* module, PyObject* args, PyObject* kwargs) {
   std::optional<double> timeout;
   if (!parse_timeout(timeout_arg, timeout)) return nullptr;
   ModuleState* state = get_state(module);
+  // A queue is iterable (it yields its items): iterating it here would consume them.
+  if (PyObject_TypeCheck(queues_arg, reinterpret_cast<PyTypeObject*>(state->QueueType))) {
+    return PyErr_Format(PyExc_TypeError, "select() takes a list of queues, not a single queue");
+  }
   PyRef sequence = PyRef::steal(PySequence_Fast(queues_arg, "select() takes an iterable of queues"));
   if (!sequence) return nullptr;
   std::vector<std::shared_ptr<Queue>> queues;
