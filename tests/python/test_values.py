@@ -223,11 +223,15 @@ def test_unpicklable_argument_raises_not_shareable(interp, kind):
 
 
 @pytest.mark.parametrize(
-    "make, type_name", [(remote.make_lock, "lock"), (remote.make_generator, "generator")]
+    "make, type_name, reason",
+    [(remote.make_lock, "lock", "_thread.lock"), (remote.make_generator, "generator", "generator"),
+     (remote.make_socket, "socket", "socket")],
+    ids=["lock", "generator", "socket"],
 )
-def test_unsendable_return_value_raises_not_shareable(interp, make, type_name):
-    with pytest.raises(manycore.NotShareableError, match=f"object of type {type_name} cannot cross interpreters"):
+def test_unsendable_return_value_raises_not_shareable(interp, make, type_name, reason):
+    with pytest.raises(manycore.NotShareableError) as caught:
         interp.call(make)
+    assert str(caught.value) == f"object of type {type_name} cannot cross interpreters: cannot pickle '{reason}' object"
     assert interp.call(remote.add, 1, 1) == 2  # the interpreter is still usable
 
 

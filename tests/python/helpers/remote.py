@@ -74,6 +74,12 @@ def make_generator():
     return (i for i in range(3))
 
 
+def make_socket():
+    import socket
+
+    return socket.socket()
+
+
 def deeply_nested_list(depth):
     value = []
     for _ in range(depth):
