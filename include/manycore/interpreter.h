@@ -51,7 +51,11 @@ class Completion {
   Status wait(std::optional<double> timeout_seconds = std::nullopt);
   // The result; call once after a successful wait.
   Result<Value> take();
-  // Runs callback on the thread that calls set (or now, if already done). One only.
+  // Runs callback on the thread that calls set (or now, on the calling thread, if
+  // already done). One only: a second call before set replaces the first. For a job's
+  // completion that is the worker thread, with the worker interpreter's GIL held and
+  // other jobs waiting: keep the callback short, and never make it wait on this
+  // interpreter (e.g. Completion::wait on another of its jobs would never end).
   void on_done(std::function<void()> callback);
 
  private:
@@ -98,7 +102,8 @@ class Interpreter {
 
   // Ends the interpreter once its current job is done: kInterpreterError if a job is
   // running or queued (unless `even_if_running`, which waits for the running job and
-  // fails queued ones), or when called from inside this interpreter.
+  // fails queued ones with kNotFound), or when called from inside this interpreter;
+  // kNotFound if it is closed already. A refused close changes nothing.
   Status close(bool even_if_running = false);
 
   // True on this interpreter's worker thread.
