@@ -331,13 +331,41 @@ void install_codec_hooks(CodecHooks* hooks) {
   if (!capsule || PyDict_SetItemString(dict, kHooksKey, capsule.get()) < 0) PyErr_Clear();
 }
 
+namespace {
+
+// The interpreter's hooks, looked up on first use: numbers, text and containers of
+// them never need the hooks, and the lookup hashes a dict key on every call, which
+// is most of the cost of encoding a small int (a map sends one per item).
+class LazyHooks final : public CodecHooks {
+ public:
+  Result<std::string> pickle(PyObject* obj) override { return resolved().pickle(obj); }
+  PyObject* unpickle(const std::string& data) override { return resolved().unpickle(data); }
+  std::shared_ptr<Shareable> as_shareable(PyObject* obj) override { return resolved().as_shareable(obj); }
+  PyObject* wrap_shareable(const std::shared_ptr<Shareable>& object) override {
+    return resolved().wrap_shareable(object);
+  }
+
+ private:
+  CodecHooks& resolved() {
+    if (hooks_ == nullptr) hooks_ = &current_hooks();
+    return *hooks_;
+  }
+  CodecHooks* hooks_ = nullptr;
+};
+
+}  // namespace
+
 Result<Value> encode(PyObject* obj) {
-  Result<Value> result = encode_at(obj, 0, current_hooks());
+  LazyHooks hooks;
+  Result<Value> result = encode_at(obj, 0, hooks);
   if (PyErr_Occurred()) PyErr_Clear();  // failures are reported by the Status only
   return result;
 }
 
-PyObject* decode(const Value& value) { return decode_with(value, current_hooks()); }
+PyObject* decode(const Value& value) {
+  LazyHooks hooks;
+  return decode_with(value, hooks);
+}
 
 Status capture_python_error() {
   PyObject* raised = PyErr_GetRaisedException();
