@@ -132,11 +132,13 @@ class TaskResults {
   std::deque<Arrival> arrived_;                                // guarded by mutex_ (kArrival)
 };
 
-// One unit of work: `callable(*args, **keywords)` for each args tuple in `arguments`;
-// result i goes to ticket first_ticket + i of `results`.
+// One unit of work: `callable(*args, **keywords)` for each args tuple in `arguments`
+// (or `callable(argument)` for each one when single_argument); result i goes to
+// ticket first_ticket + i of `results`.
 struct PoolTask {
   std::shared_ptr<const Value> callable;
-  std::vector<Value> arguments;  // each a kTuple
+  std::vector<Value> arguments;  // each a kTuple, or each the one argument
+  bool single_argument = false;  // map's case: no tuple to build per item
   Value keywords;                // kNone or a kDict, passed to every call
   uint64_t first_ticket = 0;
   bool tracked = false;          // a single-ticket task registered with TaskResults::track

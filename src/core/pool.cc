@@ -226,13 +226,18 @@ class FunctionCache {
   std::unordered_map<std::string, PyRef> by_content_;
 };
 
-Result<Value> call_one(PyObject* function, const Value& arguments, PyObject* keywords) {
+Result<Value> call_one(PyObject* function, const Value& arguments, bool single_argument, PyObject* keywords) {
   PyRef result;
-  if (keywords == nullptr && arguments.kind() == Value::Kind::kTuple && arguments.items().size() == 1) {
-    // map's common case: one argument, no tuple to build.
-    PyRef argument = PyRef::steal(decode(arguments.items()[0]));
+  if (single_argument && keywords == nullptr) {
+    PyRef argument = PyRef::steal(decode(arguments));
     if (!argument) return capture_python_error();
     result = PyRef::steal(PyObject_CallOneArg(function, argument.get()));
+  } else if (single_argument) {
+    PyRef argument = PyRef::steal(decode(arguments));
+    if (!argument) return capture_python_error();
+    PyRef positional = PyRef::steal(PyTuple_Pack(1, argument.get()));
+    if (!positional) return capture_python_error();
+    result = PyRef::steal(PyObject_Call(function, positional.get(), keywords));
   } else {
     PyRef positional = PyRef::steal(decode(arguments));
     if (!positional) return capture_python_error();
@@ -266,7 +271,9 @@ void run_task(PoolTask& task, FunctionCache& cache) {
     Status failed = capture_python_error();
     results.assign(count, Result<Value>(failed));
   } else {
-    for (const Value& arguments : task.arguments) results.push_back(call_one(function, arguments, keywords.get()));
+    for (const Value& arguments : task.arguments) {
+      results.push_back(call_one(function, arguments, task.single_argument, keywords.get()));
+    }
   }
   keywords = PyRef();
   task.results->deliver(task.first_ticket, std::move(results), task.tracked);

@@ -318,6 +318,9 @@ PyObject* pool_submit_map(PyObject* self, PyObject* args, PyObject* kwargs) {
 
   // Everything is encoded before any ticket is issued: a bad item fails the whole call.
   std::vector<Value> calls;
+  Py_ssize_t expected = PyObject_LengthHint(items, 0);
+  if (expected < 0) return nullptr;
+  calls.reserve(static_cast<size_t>(expected));
   PyRef iterator = PyRef::steal(PyObject_GetIter(items));
   if (!iterator) return nullptr;
   while (PyRef item = PyRef::steal(PyIter_Next(iterator.get()))) {
@@ -330,9 +333,7 @@ PyObject* pool_submit_map(PyObject* self, PyObject* args, PyObject* kwargs) {
     } else {
       Result<Value> encoded = encode(item.get());
       if (!encoded.ok()) return raise_status(state, encoded.status());
-      std::vector<Value> one;
-      one.push_back(encoded.take_value());
-      calls.push_back(Value::Tuple(std::move(one)));
+      calls.push_back(encoded.take_value());
     }
   }
   if (PyErr_Occurred()) return nullptr;
@@ -347,6 +348,7 @@ PyObject* pool_submit_map(PyObject* self, PyObject* args, PyObject* kwargs) {
     PoolTask task;
     task.callable = function;
     task.arguments.assign(std::make_move_iterator(calls.begin() + start), std::make_move_iterator(calls.begin() + end));
+    task.single_argument = !star;
     task.first_ticket = first.value() + start;
     task.results = results;
     tasks.push_back(std::move(task));

@@ -27,3 +27,13 @@ def report_ready_and_wait(connection):
     """Body of a spawned process whose start-up is measured: say it runs, then wait to be told to exit."""
     connection.send(os.getpid())
     connection.recv()
+
+
+def plus_one(x):
+    """The tiny task of `bench pool`: dispatch cost only."""
+    return x + 1
+
+
+def echo(data):
+    """Returns its argument: `bench pool` sends 1 MiB bytes each way through it."""
+    return data

@@ -1,0 +1,438 @@
+"""python/manycore/_bench/pool.py: `bench pool`: manycore's executors side by side with the stdlib's pools.
+
+Three workloads, each through every model's ``map`` in this same process, one model
+after the other (runs alternate between models, the best run is reported):
+
+- cpu: T tasks of n! by a plain Python loop (the `bench cpu` workload), W = 1, 2, 4
+  workers; wall time and speedup over the same T calls in a row (sequential);
+- tiny: ``x + 1`` per task, tasks per second through ``map`` with chunksize 1 and 256
+  (W = 2): the cost of dispatch itself;
+- bytes: a task whose argument and result are 1 MiB ``bytes`` (it returns its
+  argument), tasks per second and MiB per second each way (W = 2, chunksize 1).
+
+Models: ThreadPoolExecutor; ProcessPoolExecutor and multiprocessing.Pool (spawn
+context, workers started and warmed up before timing); a pool assembled from the
+stdlib's private interpreter modules where they import (3.13: ``_interpreters`` and
+``_interpqueues``; 3.12: ``_xxsubinterpreters`` and ``_xxinterpchannels``): one
+interpreter and one thread per worker, tasks and results pickled through one shared
+queue each way, polled because those modules cannot block; manycore's
+InterpreterPoolExecutor and Pool. Every run's results are checked against the
+reference: a wrong result drops the model and makes the exit status 1.
+"""
+
+import argparse
+import concurrent.futures
+import inspect
+import multiprocessing
+import pickle
+import sys
+import threading
+import time
+
+import manycore
+
+from . import common
+from ._workloads import echo, factorial_fingerprint, plus_one, warm_up
+
+SUMMARY = "executors: cpu-bound, tiny and 1 MiB tasks through map, manycore vs threads, processes, stdlib interpreters"
+DEFAULT_N = 20_000
+CPU_TASKS = 8
+CPU_WORKERS = [1, 2, 4]
+TINY_WORKERS = 2
+TINY_TASKS = {1: 20_000, 256: 400_000}  # chunksize -> tasks per run
+BYTES_TASKS = 64
+BYTES_SIZE = 1 << 20
+# Issue 4, on 2 cores, same run: cpu W=2 >= 1.85x sequential and no slower than
+# ProcessPoolExecutor; tiny tasks/s >= 10x ProcessPoolExecutor at chunksize 1 and >= it at 256.
+TARGET_SPEEDUP = 1.85
+TARGET_TINY_CHUNK1 = 10.0
+TARGET_TINY_CHUNK256 = 1.0
+
+
+def add_arguments(parser):
+    parser.add_argument(
+        "--workers", type=common.worker_counts, default=CPU_WORKERS, metavar="W[,W...]",
+        help="worker counts of the cpu workload (default: 1,2,4)",
+    )
+    common.add_common_arguments(parser, repeat=3)
+    # Hidden: tests shrink the work so the command runs in a fraction of a second.
+    parser.add_argument("--n", type=common.positive_int, default=DEFAULT_N, help=argparse.SUPPRESS)
+    parser.add_argument("--scale", type=float, default=1.0, help=argparse.SUPPRESS)
+
+
+# ---- models ------------------------------------------------------------------------------
+
+
+class ThreadPool:
+    key, label = "thread_pool", "ThreadPoolExecutor"
+    honors_chunksize = False  # its map has the argument and ignores it
+
+    def setup(self, workers):
+        self.pool = concurrent.futures.ThreadPoolExecutor(workers)
+
+    def map(self, function, items, chunksize):
+        return list(self.pool.map(function, items))  # chunksize is ignored by threads
+
+    def close(self):
+        self.pool.shutdown()
+
+
+class ProcessPool:
+    key, label = "process_pool", "ProcessPoolExecutor"
+
+    def setup(self, workers):
+        self.pool = concurrent.futures.ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
+        # A worker starts per submission while none is idle: pausing tasks start all W.
+        for pause in (0.05, 0.2, 0.5):
+            if len({future.result() for future in [self.pool.submit(warm_up, pause) for _ in range(workers)]}) == workers:
+                return
+        raise RuntimeError(f"ProcessPoolExecutor({workers}) did not start {workers} worker processes")
+
+    def map(self, function, items, chunksize):
+        return list(self.pool.map(function, items, chunksize=chunksize))
+
+    def close(self):
+        self.pool.shutdown()
+
+
+class MultiprocessingPool:
+    key, label = "mp_pool", "multiprocessing.Pool"
+
+    def setup(self, workers):
+        self.pool = multiprocessing.get_context("spawn").Pool(workers)
+        self.pool.map(warm_up, [0.1] * workers, chunksize=1)
+
+    def map(self, function, items, chunksize):
+        return self.pool.map(function, items, chunksize)
+
+    def close(self):
+        self.pool.terminate()
+        self.pool.join()
+
+
+class ManycoreExecutor:
+    key, label = "manycore_executor", "manycore InterpreterPoolExecutor"
+
+    def setup(self, workers):
+        self.pool = manycore.InterpreterPoolExecutor(workers)
+        list(self.pool.map(warm_up, [0.01] * workers))
+
+    def map(self, function, items, chunksize):
+        return list(self.pool.map(function, items, chunksize=chunksize))
+
+    def close(self):
+        self.pool.shutdown()
+
+
+class ManycorePool:
+    key, label = "manycore_pool", "manycore Pool"
+
+    def setup(self, workers):
+        self.pool = manycore.Pool(workers)
+        self.pool.map(warm_up, [0.01] * workers, chunksize=1)
+
+    def map(self, function, items, chunksize):
+        return self.pool.map(function, items, chunksize)
+
+    def close(self):
+        self.pool.terminate()
+
+
+_STDLIB_TRANSPORTS = {
+    # module of interpreters, module of queues, code defining send(q, data) and receive(q)
+    (3, 13): ("_interpreters", "_interpqueues", """
+import queue as _queue_module
+import _interpqueues as _queues
+def send(qid, data):
+    _queues.put(qid, data, 0, 1)
+def receive(qid, failed=lambda: False):
+    polls = 0
+    while True:
+        try:
+            return _queues.get(qid)[0]
+        except _queue_module.Empty:
+            polls += 1
+            if polls % 1000 == 0 and failed():
+                raise RuntimeError("a worker failed")
+            _time.sleep(0 if polls < 100 else 0.0001)
+"""),
+    (3, 12): ("_xxsubinterpreters", "_xxinterpchannels", """
+import _xxinterpchannels as _channels
+def send(cid, data):
+    _channels.send(cid, data)
+def receive(cid, failed=lambda: False):
+    polls = 0
+    while True:
+        try:
+            return _channels.recv(cid)
+        except _channels.ChannelEmptyError:
+            polls += 1
+            if polls % 1000 == 0 and failed():
+                raise RuntimeError("a worker failed")
+            _time.sleep(0 if polls < 100 else 0.0001)
+"""),
+}
+
+_STDLIB_WORKER = """
+while True:
+    data = receive(TASKS)
+    if data == b"stop":
+        break
+    index, name, chunk = pickle.loads(data)
+    function = globals()[name]
+    send(RESULTS, pickle.dumps((index, [function(item) for item in chunk]), 5))
+"""
+
+
+def stdlib_pool_modules():
+    """(interpreters module, queue module id creator, transport code) or (None, why not)."""
+    found = _STDLIB_TRANSPORTS.get(sys.version_info[:2])
+    if found is None:
+        return None, f"no stdlib interpreter pool pieces known for Python {sys.version_info[0]}.{sys.version_info[1]}"
+    interpreters_name, queues_name, transport = found
+    try:
+        interpreters = __import__(interpreters_name)
+        queues = __import__(queues_name)
+    except ImportError as error:
+        return None, f"cannot import the stdlib interpreter modules ({error})"
+    return (interpreters, queues, transport), None
+
+
+class StdlibInterpreterPool:
+    """W stdlib interpreters, each looping in a thread of its own over one shared task queue."""
+
+    key = "stdlib_pool"
+
+    def __init__(self, modules):
+        self.interpreters, self.queues, self.transport = modules
+        self.label = f"{self.interpreters.__name__} pool (stdlib)"
+        self.ids, self.threads, self.failures = [], [], []
+        namespace = {"_time": time}
+        exec(self.transport, namespace)
+        self.send, self.receive = namespace["send"], namespace["receive"]
+
+    def _new_queue(self):
+        if self.queues.__name__ == "_interpqueues":
+            return self.queues.create(0, 0, 1)
+        return int(self.queues.create())
+
+    def setup(self, workers):
+        self.tasks, self.results = self._new_queue(), self._new_queue()
+        sources = "\n".join(inspect.getsource(function) for function in (factorial_fingerprint, plus_one, echo))
+        script = (f"import pickle\nimport time as _time\n{self.transport}\n{sources}\n"
+                  f"TASKS, RESULTS = {int(self.tasks)}, {int(self.results)}\n{_STDLIB_WORKER}")
+        for _ in range(workers):
+            self.ids.append(self.interpreters.create())
+        for interp_id in self.ids:
+            thread = threading.Thread(target=self._serve, args=(interp_id, script))
+            thread.start()
+            self.threads.append(thread)
+
+    def _serve(self, interp_id, script):
+        try:
+            # 3.13 returns a description of an uncaught exception; 3.12 raises RunFailedError.
+            failure = (self.interpreters.run_string(interp_id, script) if self.queues.__name__ == "_interpqueues"
+                       else self.interpreters.run_string(interp_id, script, {}))
+        except Exception as error:  # noqa: BLE001 - reported by map
+            failure = error
+        if failure is not None:
+            self.failures.append(failure)
+
+    def map(self, function, items, chunksize):
+        items = list(items)
+        chunks = [items[start:start + chunksize] for start in range(0, len(items), chunksize)]
+        for index, chunk in enumerate(chunks):
+            self.send(self.tasks, pickle.dumps((index, function.__name__, chunk), 5))
+        results = [None] * len(chunks)
+        for _ in chunks:
+            index, values = pickle.loads(self.receive(self.results, lambda: bool(self.failures)))
+            results[index] = values
+        return [value for chunk in results for value in chunk]
+
+    def close(self):
+        for _ in self.threads:
+            self.send(self.tasks, b"stop")
+        for thread in self.threads:
+            thread.join()
+        for interp_id in self.ids:
+            self.interpreters.destroy(interp_id)
+        self.queues.destroy(self.tasks)
+        self.queues.destroy(self.results)
+        if self.failures:
+            raise RuntimeError(f"{self.label}: {self.failures[0]}")
+
+
+def models(stdlib_modules):
+    chosen = [ThreadPool(), ProcessPool(), MultiprocessingPool()]
+    if stdlib_modules is not None:
+        chosen.append(StdlibInterpreterPool(stdlib_modules))
+    return chosen + [ManycoreExecutor(), ManycorePool()]
+
+
+# ---- measuring ---------------------------------------------------------------------------
+
+
+def measure(workload, workers, cases, stdlib_modules, repeat, errors):
+    """Times every model on every case; {(model key, case name): (label, [seconds])}.
+
+    cases: [(case name, function, items, chunksize, expected results)].
+    """
+    timings = {}
+    active, prepared = [], []
+    try:
+        for model in models(stdlib_modules):
+            prepared.append(model)
+            try:
+                model.setup(workers)
+            except Exception as error:  # noqa: BLE001 - reported, the others go on
+                errors.append({"workload": workload, "model": model.key, "workers": workers,
+                               "error": f"setup failed: {error!r}", "informational": model.key == "stdlib_pool"})
+                continue
+            active.append(model)
+        for _ in range(repeat):
+            for model in list(active):
+                for name, function, items, chunksize, expected in cases:
+                    if chunksize > 1 and not getattr(model, "honors_chunksize", True):
+                        continue
+                    try:
+                        seconds, outcome = common.time_call(model.map, function, items, chunksize)
+                        message = "wrong result"
+                    except Exception as error:  # noqa: BLE001 - the model is reported as failed
+                        outcome, message = None, repr(error)
+                    if outcome != expected:
+                        active.remove(model)
+                        errors.append({"workload": workload, "model": model.key, "workers": workers,
+                                       "error": message, "informational": model.key == "stdlib_pool"})
+                        break
+                    timings.setdefault((model.key, name), (model.label, []))[1].append(seconds)
+    finally:
+        for model in prepared:
+            try:
+                model.close()
+            except Exception as error:  # noqa: BLE001
+                errors.append({"workload": workload, "model": model.key, "workers": workers,
+                               "error": f"close failed: {error!r}", "informational": model.key == "stdlib_pool"})
+    return timings
+
+
+def measure_cpu(n, worker_counts, repeat, stdlib_modules, errors):
+    items = [n] * CPU_TASKS
+    expected = [factorial_fingerprint(n)] * CPU_TASKS
+    sequential = []
+    for _ in range(repeat):
+        seconds, outcome = common.time_call(lambda: [factorial_fingerprint(item) for item in items])
+        sequential.append(seconds)
+    baseline = min(sequential)
+    rows = [{"model": "sequential", "label": "sequential", "workers": 1, **common.summarize(sequential),
+             "speedup": 1.0}]
+    for workers in worker_counts:
+        timings = measure("cpu", workers, [("cpu", factorial_fingerprint, items, 1, expected)], stdlib_modules,
+                          repeat, errors)
+        for (key, _), (label, seconds) in timings.items():
+            summary = common.summarize(seconds)
+            rows.append({"model": key, "label": label, "workers": workers, **summary,
+                         "speedup": baseline / summary["best_s"]})
+    return rows
+
+
+def measure_tiny(scale, repeat, stdlib_modules, errors):
+    cases = []
+    for chunksize, tasks in TINY_TASKS.items():
+        count = max(1, int(tasks * scale))
+        cases.append((f"chunksize {chunksize}", plus_one, list(range(count)), chunksize, list(range(1, count + 1))))
+    timings = measure("tiny", TINY_WORKERS, cases, stdlib_modules, repeat, errors)
+    rows = []
+    for (key, case), (label, seconds) in timings.items():
+        count = next(len(items) for name, _, items, _, _ in cases if name == case)
+        summary = common.summarize(seconds)
+        rows.append({"model": key, "label": label, "case": case, "tasks": count, **summary,
+                     "tasks_per_s": count / summary["best_s"]})
+    return rows
+
+
+def measure_bytes(scale, repeat, stdlib_modules, errors):
+    count = max(1, int(BYTES_TASKS * scale))
+    payload = bytes(range(256)) * (BYTES_SIZE // 256)
+    items = [payload] * count
+    timings = measure("bytes", TINY_WORKERS, [("1 MiB", echo, items, 1, items)], stdlib_modules, repeat, errors)
+    rows = []
+    for (key, _), (label, seconds) in timings.items():
+        summary = common.summarize(seconds)
+        rows.append({"model": key, "label": label, "tasks": count, **summary,
+                     "tasks_per_s": count / summary["best_s"],
+                     "mib_per_s_each_way": count * BYTES_SIZE / (1 << 20) / summary["best_s"]})
+    return rows
+
+
+def evaluate_targets(cpu_rows, tiny_rows):
+    cpu = {(row["model"], row["workers"]): row["best_s"] for row in cpu_rows}
+    tiny = {(row["model"], row["case"]): row["tasks_per_s"] for row in tiny_rows}
+    sequential = cpu.get(("sequential", 1))
+    targets = []
+
+    def target(name, ratio, threshold):
+        targets.append({"name": name, "ratio": ratio, "threshold": threshold,
+                        "passed": None if ratio is None else ratio >= threshold})
+
+    for key, label in (("manycore_executor", "InterpreterPoolExecutor"), ("manycore_pool", "Pool")):
+        mine = cpu.get((key, 2))
+        processes = cpu.get(("process_pool", 2))
+        target(f"cpu W=2: {label} speedup over sequential",
+               sequential / mine if sequential and mine else None, TARGET_SPEEDUP)
+        target(f"cpu W=2: ProcessPoolExecutor time / {label} time",
+               processes / mine if processes and mine else None, 1.0)
+        for case, threshold in (("chunksize 1", TARGET_TINY_CHUNK1), ("chunksize 256", TARGET_TINY_CHUNK256)):
+            ours, theirs = tiny.get((key, case)), tiny.get(("process_pool", case))
+            target(f"tiny {case}: {label} tasks/s / ProcessPoolExecutor's",
+                   ours / theirs if ours and theirs else None, threshold)
+    return targets
+
+
+def print_report(report):
+    print(f"bench pool: every model's map in this process; best of {report['repeat']} runs")
+    print(common.describe_environment(report["environment"]))
+    print(f"\n(a) cpu: {CPU_TASKS} tasks of {report['n']:,}! (plain Python loop), chunksize 1")
+    print(common.format_table(
+        ("model", "W", "wall s (best)", "wall s (median)", "speedup"),
+        [(row["label"], row["workers"], f"{row['best_s']:.3f}", f"{row['median_s']:.3f}", f"{row['speedup']:.2f}x")
+         for row in report["cpu"]]))
+    print(f"\n(b) tiny tasks (x + 1) through map, W={TINY_WORKERS}")
+    print(common.format_table(
+        ("model", "case", "tasks", "tasks/s (best)", "wall s (best)"),
+        [(row["label"], row["case"], f"{row['tasks']:,}", f"{row['tasks_per_s']:,.0f}", f"{row['best_s']:.3f}")
+         for row in report["tiny"]]))
+    print(f"\n(c) 1 MiB bytes argument and result (echo), W={TINY_WORKERS}, chunksize 1")
+    print(common.format_table(
+        ("model", "tasks", "tasks/s (best)", "MiB/s each way"),
+        [(row["label"], row["tasks"], f"{row['tasks_per_s']:,.1f}", f"{row['mib_per_s_each_way']:,.0f}")
+         for row in report["bytes"]]))
+    if report["stdlib_pool_unavailable"]:
+        print(f"\nstdlib interpreter pool: not measured: {report['stdlib_pool_unavailable']}")
+    for error in report["errors"]:
+        kind = "not measured (informational model)" if error["informational"] else "ERROR"
+        print(f"\n{kind}: {error['workload']}: {error['model']} at W={error['workers']}: {error['error']}")
+    print("\ntargets (issue 4, ratios from this run; informational, not the exit status):")
+    for target in report["targets"]:
+        if target["ratio"] is None:
+            verdict = "not measured"
+        else:
+            verdict = f"{target['ratio']:.2f}x (target >= {target['threshold']:.2f}x)  " + (
+                "PASS" if target["passed"] else "FAIL")
+        print(f"  {target['name']:<58} {verdict}")
+
+
+def run(args):
+    stdlib_modules, stdlib_unavailable = stdlib_pool_modules()
+    report = {"benchmark": "pool", "n": args.n, "workers": args.workers, "repeat": args.repeat,
+              "environment": common.environment(), "stdlib_pool_unavailable": stdlib_unavailable}
+    errors = []
+    report["cpu"] = measure_cpu(args.n, args.workers, args.repeat, stdlib_modules, errors)
+    report["tiny"] = measure_tiny(args.scale, args.repeat, stdlib_modules, errors)
+    report["bytes"] = measure_bytes(args.scale, args.repeat, stdlib_modules, errors)
+    report["errors"] = errors
+    report["targets"] = evaluate_targets(report["cpu"], report["tiny"])
+    if args.json:
+        common.print_json(report)
+    else:
+        print_report(report)
+    return 1 if any(not error["informational"] for error in errors) else 0
