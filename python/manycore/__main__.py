@@ -10,6 +10,13 @@ import sys
 from . import _bench, _check
 
 
+def _description(module):
+    """A module's docstring as command help, without its leading "path/file.py: " label."""
+    first, _, rest = module.__doc__.partition("\n")
+    label, separator, summary = first.partition(".py: ")
+    return (summary if separator else first) + ("\n" + rest if rest else "")
+
+
 def build_parser():
     parser = argparse.ArgumentParser(
         prog="python -m manycore",
@@ -19,18 +26,18 @@ def build_parser():
 
     bench = commands.add_parser(
         "bench", help="measure manycore side by side with threads, processes and stdlib interpreters",
-        description="Run a benchmark; every model runs in this same process, one after the other.",
+        description="Run a benchmark: manycore side by side with the other ways to use several cores.",
     )
     benchmarks = bench.add_subparsers(dest="benchmark", required=True, metavar="BENCHMARK")
     for name, module in _bench.discover().items():
-        benchmark = benchmarks.add_parser(name, help=module.SUMMARY, description=module.__doc__,
+        benchmark = benchmarks.add_parser(name, help=module.SUMMARY, description=_description(module),
                                           formatter_class=argparse.RawDescriptionHelpFormatter)
         module.add_arguments(benchmark)
         benchmark.set_defaults(handler=module.run)
 
     check = commands.add_parser(
         "check", help="tell which modules import in an isolated interpreter (exit status 1 if any does not)",
-        description=_check.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+        description=_description(_check), formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     _check.add_arguments(check)
     check.set_defaults(handler=_check.run)
