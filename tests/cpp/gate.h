@@ -16,10 +16,10 @@ inline constexpr std::chrono::seconds kGateLimit{10};
 class Gate {
  public:
   void open() {
-    {
-      std::lock_guard lock(mutex_);
-      open_ = true;
-    }
+    // Notify under the lock: a waiter that sees open_ may return and destroy the Gate
+    // (often a local of the test) the moment the lock is free (TSan caught this).
+    std::lock_guard lock(mutex_);
+    open_ = true;
     cv_.notify_all();
   }
   // True once open; false if `limit` passed first. Call with no GIL held, or with a

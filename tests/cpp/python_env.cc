@@ -14,6 +14,18 @@ namespace {
 PyThreadState* g_main_thread_state = nullptr;
 
 Status initialize_python() {
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+  // Objects come from malloc instead of pymalloc's arenas, so the sanitizer sees every
+  // PyObject allocation and free: a use after the last Py_DECREF is reported, not
+  // hidden inside an arena that pymalloc keeps mapped.
+  PyPreConfig preconfig;
+  PyPreConfig_InitIsolatedConfig(&preconfig);
+  preconfig.allocator = PYMEM_ALLOCATOR_MALLOC;
+  PyStatus preinitialized = Py_PreInitialize(&preconfig);
+  if (PyStatus_Exception(preinitialized)) {
+    return Status(StatusCode::kInternal, preinitialized.err_msg != nullptr ? preinitialized.err_msg : "Py_PreInitialize failed");
+  }
+#endif
   PyConfig config;
   // Isolated: PYTHONPATH, PYTHONHOME and the user site do not change what is tested.
   PyConfig_InitIsolatedConfig(&config);
