@@ -63,9 +63,9 @@ def test_call_still_running_in_call_in_thread_at_exit(tmp_path):
 
 
 def test_calls_queued_behind_a_running_call_at_exit_fail_cleanly():
-    """At exit the running call is waited for; calls still queued behind it fail with InterpreterNotFoundError."""
+    """The exit hook (_core.close_all) waits for the running call and fails calls queued behind it."""
     result = run_python("""
-        import atexit, os
+        import os, threading, time
         import manycore
         from helpers import remote
 
@@ -76,15 +76,18 @@ def test_calls_queued_behind_a_running_call_at_exit_fail_cleanly():
         assert remote.wait_for_byte(started_r, 10.0)
         queued = interp.call_in_thread(remote.add, 1, 2)
 
-        def report():  # registered after manycore's hook, so it runs before it
-            os.write(release_w, b"x")  # let the running call end...
-            manycore._core.close_all()  # ...while closing as the hook does
-            print(running.result(timeout=10), type(queued.exception(timeout=10)).__name__)
+        def release_once_dropped():
+            deadline = time.monotonic() + 10
+            while not queued.done() and time.monotonic() < deadline:
+                time.sleep(0.005)
+            os.write(release_w, b"x")  # only now may the running call end
 
-        atexit.register(report)
+        threading.Thread(target=release_once_dropped).start()
+        manycore._core.close_all()  # what the exit hook runs
+        print(running.result(timeout=10), type(queued.exception(timeout=10)).__name__, manycore.list_all())
     """)
     assert_clean_exit(result)
-    assert result.stdout == "True InterpreterNotFoundError\n"
+    assert result.stdout == "True InterpreterNotFoundError [<manycore.Interpreter id=0 main>]\n"
 
 
 def test_sys_exit_with_open_interpreters_keeps_the_exit_code():

@@ -72,7 +72,7 @@ def test_lambda_using_module_globals(interp):
     assert interp.call(lambda x: module_function(x) * MODULE_CONSTANT, 1) == 110
 
 
-def test_lambda_with_defaults_and_keyword_only_defaults(interp):
+def test_local_function_with_defaults_and_keyword_only_defaults(interp):
     def with_defaults(a, b=2, *, c=3):
         return a + b + c
 

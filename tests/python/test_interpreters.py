@@ -506,7 +506,7 @@ def test_create_from_inside_an_interpreter(interp):
     assert manycore.Interpreter(nested_id) not in manycore.list_all()
 
 
-def test_main_script_exec_of_dedented_code(interp):
+def test_exec_defines_functions_in_main(interp):
     interp.exec(textwrap.dedent("""
         def helper():
             return 'defined by exec'
