@@ -414,6 +414,71 @@ TEST(InterpreterTest, MissingStartupModuleFailsCreate) {
   EXPECT_EQ(runtime::list_ids(), before);
 }
 
+TEST(InterpreterTest, CreateFromSeveralThreadsAtOnce) {
+  constexpr int kThreads = 3;
+  std::vector<Result<Value>> results(kThreads, Result<Value>(StatusCode::kInternal, "not run"));
+  std::vector<int64_t> ids(kThreads, -1);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&results, &ids, t] {
+      auto worker = test::create_or_fail();
+      if (!worker) return;
+      ids[t] = worker->id();
+      results[t] = worker->call(Value::Reference("builtins", "pow"), Value::Tuple({Value::Int(t), Value::Int(2)}));
+      Status closed = worker->close();
+      if (!closed.ok()) results[t] = closed;
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  for (int t = 0; t < kThreads; ++t) {
+    ASSERT_TRUE(results[t].ok()) << results[t].status().message();
+    EXPECT_EQ(results[t].value(), Value::Int(t * t));
+    for (int other = 0; other < t; ++other) EXPECT_NE(ids[t], ids[other]);
+  }
+}
+
+TEST_F(WorkerTest, JobsFromManyThreadsAllRunInEachThreadsOrder) {
+  constexpr int kThreads = 4;
+  constexpr int kJobsEach = 200;
+  std::vector<std::pair<int, int>> ran;  // (thread, sequence), appended by the worker only
+  std::vector<std::shared_ptr<Completion>> last(kThreads);
+  std::vector<std::thread> producers;
+  for (int t = 0; t < kThreads; ++t) {
+    producers.emplace_back([this, &ran, &last, t] {
+      for (int i = 0; i < kJobsEach; ++i) {
+        last[t] = worker_->submit([&ran, t, i] {
+          ran.emplace_back(t, i);
+          return Result<Value>(Value::None());
+        });
+      }
+    });
+  }
+  for (auto& producer : producers) producer.join();
+  for (const auto& completion : last) ASSERT_TRUE(wait_and_take(completion).ok());
+  ASSERT_EQ(ran.size(), static_cast<size_t>(kThreads * kJobsEach));
+  std::vector<int> next(kThreads, 0);
+  for (const auto& [thread, sequence] : ran) EXPECT_EQ(sequence, next[thread]++) << "thread " << thread;
+}
+
+TEST_F(CompletionOfAJobTest, ManyThreadsWaitForOneCompletion) {
+  auto held = hold();
+  constexpr int kWaiters = 4;
+  std::atomic<int> woken{0};
+  std::vector<std::thread> waiters;
+  for (int w = 0; w < kWaiters; ++w) {
+    waiters.emplace_back([&held, &woken] {
+      if (held->wait(kWaitLimit).ok() && held->done()) woken.fetch_add(1);
+    });
+  }
+  EXPECT_EQ(woken.load(), 0);  // the job is still held: nobody can be done waiting
+  release_.open();
+  for (auto& waiter : waiters) waiter.join();
+  EXPECT_EQ(woken.load(), kWaiters);
+  Result<Value> result = held->take();
+  ASSERT_TRUE(result.ok());
+  EXPECT_EQ(result.value(), Value::Str("released"));
+}
+
 // Both jobs must be inside their interpreters, each holding its own GIL, at the same
 // moment: if one interpreter's job could only start after the other's ended, the
 // first would wait out the limit alone and report it.
