@@ -73,7 +73,7 @@ SANITIZE ?= address,undefined
 comma := ,
 SANITIZE_DIR := build/sanitize-$(subst $(comma),-,$(SANITIZE))
 SANITIZER_ENV := ASAN_OPTIONS=detect_leaks=0:halt_on_error=1:detect_stack_use_after_return=1 \
-  UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1
+  UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1:suppressions=$(CURDIR)/tools/tsan.supp
 sanitize: gtest
 	cmake -S . -B $(SANITIZE_DIR) -G Ninja -DMANYCORE_BUILD_TESTS=ON -DPython_EXECUTABLE=$(PY_313) \
 	  -DMANYCORE_SANITIZE=$(SANITIZE) -DCMAKE_BUILD_TYPE=Debug >/dev/null
