@@ -92,6 +92,9 @@ class Value {
 
   // Bytes held, for memory accounting and benchmarks.
   size_t payload_size() const;
+  // Structural: same kind and same data, items in the same order (so two kSet values
+  // holding the same items in another order differ). Floats compare as doubles: NaN
+  // differs from itself, -0.0 equals 0.0. kShareable compares the object's address.
   bool operator==(const Value& other) const;
 
  private:
