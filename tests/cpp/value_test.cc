@@ -100,6 +100,10 @@ TEST(ValueTest, EqualityIsStructural) {
   EXPECT_NE(Value::Reference("math", "sin"), Value::Reference("math", "cos"));
   EXPECT_NE(Value::Reference("math", "sin"), Value::Reference("cmath", "sin"));
   EXPECT_NE(Value::Complex(1, 2), Value::Complex(1, -2));
+  // As value.h documents: order matters even for sets, floats compare as doubles.
+  EXPECT_NE(Value::Set({Value::Int(1), Value::Int(2)}), Value::Set({Value::Int(2), Value::Int(1)}));
+  EXPECT_NE(Value::Float(std::nan("")), Value::Float(std::nan("")));
+  EXPECT_EQ(Value::Float(-0.0), Value::Float(0.0));
 }
 
 TEST(ValueTest, PayloadSizeCountsTextAndItems) {
