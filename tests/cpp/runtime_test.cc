@@ -148,5 +148,29 @@ TEST(RuntimeTest, AnInterpreterFindsAnotherAndSubmitsToIt) {
   EXPECT_TRUE(target->close().ok());
 }
 
+TEST(RuntimeTest, AnInterpreterCreatesAndClosesAnother) {
+  auto parent = test::create_or_fail();
+  ASSERT_TRUE(parent);
+  const int64_t parent_id = parent->id();
+  // Inside parent's job (its GIL held): create, use and close a child interpreter.
+  auto completion = parent->submit([parent_id]() -> Result<Value> {
+    Result<std::shared_ptr<Interpreter>> child = Interpreter::create();
+    if (!child.ok()) return child.take_status();
+    if (runtime::current_interpreter_id() != parent_id) return Status(StatusCode::kInternal, "parent GIL not back");
+    Result<Value> called = child.value()->call(Value::Reference("builtins", "max"), Value::Tuple({Value::Int(3), Value::Int(9)}));
+    Status closed = child.value()->close();
+    if (!closed.ok()) return closed;
+    if (!called.ok()) return called;
+    return Value::Tuple({called.value(), Value::Int(child.value()->id())});
+  });
+  ASSERT_TRUE(completion->wait(30.0).ok());
+  Result<Value> result = completion->take();
+  ASSERT_TRUE(result.ok()) << result.status().message();
+  EXPECT_EQ(result.value().items()[0], Value::Int(9));
+  EXPECT_GT(result.value().items()[1].as_int(), parent_id);
+  EXPECT_EQ(runtime::find(result.value().items()[1].as_int()), nullptr);
+  EXPECT_TRUE(parent->close().ok());
+}
+
 }  // namespace
 }  // namespace manycore
