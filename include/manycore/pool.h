@@ -199,6 +199,7 @@ class WorkerPool {
 
   PoolOptions options_;                                  // constant after create
   std::vector<std::shared_ptr<Interpreter>> interpreters_;  // constant after create; ended by join()
+  std::vector<std::shared_ptr<Completion>> loops_;          // each worker's serve() job, same order
 
   mutable std::mutex mutex_;
   std::condition_variable cv_;     // idle workers park here

@@ -334,7 +334,7 @@ Result<std::shared_ptr<WorkerPool>> WorkerPool::create(PoolOptions options) {
     runtime::unregister_interpreter(interpreter->id());
     pool->interpreters_.push_back(interpreter);
     // The loop runs until join(); the pool outlives it (join runs before destruction).
-    (void)interpreter->submit([raw = pool.get()] { return raw->serve(); });
+    pool->loops_.push_back(interpreter->submit([raw = pool.get()] { return raw->serve(); }));
   }
   {
     PoolRegistry& registry = pool_registry();
@@ -420,9 +420,12 @@ Status WorkerPool::join() {
   std::lock_guard join_lock(join_mutex_);
   if (joined_) return Status::Ok();
   stop(/*cancel_queued=*/false);
+  // Each loop ends once the queue is empty. Wait for the loop itself, not only for the
+  // interpreter: a loop still queued in its interpreter (a pool joined right after it
+  // was created) would be dropped by close() with the pool's tasks never run.
+  for (const auto& loop : loops_) (void)loop->wait();
   Status first_failure;
   for (const auto& interpreter : interpreters_) {
-    // Waits for the serving loop (it ends once the queue is empty), then ends the interpreter.
     Status closed = interpreter->close(/*even_if_running=*/true);
     if (!closed.ok() && closed.code() != StatusCode::kNotFound && first_failure.ok()) first_failure = closed;
   }

@@ -270,6 +270,22 @@ TEST(WorkerPoolTest, StopFinishesQueuedWorkAndRefusesNewTasks) {
   for (const auto& result : all) EXPECT_TRUE(result.ok());
 }
 
+TEST(WorkerPoolTest, JoinRightAfterCreateStillRunsQueuedTasks) {
+  // A worker's serving loop may still wait in its interpreter's job queue when join()
+  // comes: join waits for the loop instead of dropping it with the tasks unrun.
+  for (int round = 0; round < 10; ++round) {
+    auto pool = make_pool(1);
+    ASSERT_TRUE(pool);
+    auto results = std::make_shared<TaskResults>(TaskResults::Order::kByTicket);
+    ASSERT_TRUE(pool->submit(tasks_for(results, reference("builtins", "abs"), {args({Value::Int(-3)})})).ok());
+    ASSERT_TRUE(pool->join().ok());
+    results->close();
+    std::vector<Result<Value>> all = take_all_in_order(*results);
+    ASSERT_EQ(all.size(), 1u) << "round " << round;
+    EXPECT_EQ(all[0].value().as_int(), 3);
+  }
+}
+
 TEST(WorkerPoolTest, JoinAllEndsLivePoolsAndDropsQueuedTasks) {
   auto pool = make_pool(1);
   ASSERT_TRUE(pool);

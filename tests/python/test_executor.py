@@ -306,6 +306,13 @@ def test_context_manager_shuts_down():
         pool.submit(pool_tasks.square, 1)
 
 
+def test_shutdown_right_after_submit_still_runs_the_task():
+    for round_number in range(5):
+        with manycore.InterpreterPoolExecutor(1) as pool:
+            future = pool.submit(pool_tasks.plus_one, round_number)
+        assert future.result(0) == round_number + 1
+
+
 def test_initializer_runs_once_per_worker_before_tasks():
     with manycore.InterpreterPoolExecutor(2, initializer=pool_tasks.initialize, initargs=("ready",)) as pool:
         seen = {tuple(pool.submit(pool_tasks.initialized).result(TIMEOUT)) for _ in range(10)}
