@@ -95,7 +95,9 @@ int pending_wait_for(PyObject* self, PyObject* timeout) {
     raise_status(current_state(), waited);
     return -1;
   }
-  pending->outcome.emplace(pending->completion->take());
+  // Another thread of this interpreter may have waited on the same handle and taken
+  // the result while this one waited with the GIL released: take it only once.
+  if (!pending->outcome) pending->outcome.emplace(pending->completion->take());
   return 1;
 }
 

@@ -513,3 +513,18 @@ def test_exec_defines_functions_in_main(interp):
         defined = helper()
     """))
     assert interp.call(remote.main_namespace_value, "defined") == "defined by exec"
+
+
+def test_call_in_thread_handle_waited_from_two_threads(interp):
+    """Both waiters get the outcome (the result used to be taken twice: SystemError)."""
+    from helpers import queue_workers
+
+    gate = manycore.create_queue()
+    handle = interp.call_in_thread(queue_workers.get_items, gate, 1)
+    seen = []
+    waiter = threading.Thread(target=lambda: seen.append(handle.exception(timeout=10)))
+    waiter.start()
+    gate.put("go")
+    assert handle.result(timeout=10) == ["go"]
+    waiter.join(10)
+    assert seen == [None]
