@@ -35,7 +35,7 @@ from . import common
 from ._workloads import echo, factorial_fingerprint, plus_one, warm_up
 
 SUMMARY = "executors: cpu-bound, tiny and 1 MiB tasks through map, manycore vs threads, processes, stdlib interpreters"
-DEFAULT_N = 20_000
+DEFAULT_N = 30_000
 CPU_TASKS = 8
 CPU_WORKERS = [1, 2, 4]
 TINY_WORKERS = 2
