@@ -206,7 +206,7 @@ class StdlibInterpreterPool:
     def __init__(self, modules):
         self.interpreters, self.queues, self.transport = modules
         self.label = f"{self.interpreters.__name__} pool (stdlib)"
-        self.ids, self.threads, self.failures = [], [], []
+        self.ids, self.threads, self.failures, self.handles = [], [], [], []
         namespace = {"_time": time}
         exec(self.transport, namespace)
         self.send, self.receive = namespace["send"], namespace["receive"]
@@ -214,7 +214,9 @@ class StdlibInterpreterPool:
     def _new_queue(self):
         if self.queues.__name__ == "_interpqueues":
             return self.queues.create(0, 0, 1)
-        return int(self.queues.create())
+        channel = self.queues.create()
+        self.handles.append(channel)  # 3.12 destroys a channel when its last ChannelID object goes
+        return int(channel)
 
     def setup(self, workers):
         self.tasks, self.results = self._new_queue(), self._new_queue()
