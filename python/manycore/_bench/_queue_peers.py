@@ -4,8 +4,8 @@
 interpreter; only the two callables differ. It obeys phases sent by the main side:
 
 - ``"echo"``: return every item until ``None`` (round-trip latency);
-- ``"sink"``: count items (and bytes) until ``None``, then put ``(count, nbytes)``
-  (messages per second, bandwidth);
+- ``"sink"``: count items (and bytes) until ``None``, then put ``"count nbytes"``
+  (messages per second, bandwidth; a str, which every transport can carry);
 - ``"exit"``: return.
 
 Stdlib imports only, and none at all at module level: the stdlib interpreter models
@@ -27,7 +27,7 @@ def serve(get, put):
                 count += 1
                 if type(item) is bytes:
                     nbytes += len(item)
-            put((count, nbytes))
+            put(f"{count} {nbytes}")
         else:
             raise ValueError(f"unknown phase {phase!r}")
 

@@ -59,6 +59,38 @@ class Unavailable(Exception):
     """The transport cannot run in this Python (the reason is reported)."""
 
 
+class Unshareable(Exception):
+    """The transport cannot carry this item (e.g. a tuple through 3.12 stdlib channels)."""
+
+
+PEER_FAILED = "peer failed: "  # a str: every transport can carry it
+
+
+def watch_peer(wait_for_end, report_failure):
+    """Runs wait_for_end() in a daemon thread; if it returns a reason, report_failure(reason).
+
+    The main side blocks in get() without a timeout (a timeout would slow some
+    transports down); a peer that dies sends it (PEER_FAILED, reason) instead of
+    leaving it waiting forever.
+    """
+
+    def watch():
+        reason = wait_for_end()
+        if reason is not None:
+            report_failure(PEER_FAILED + reason)
+
+    threading.Thread(target=watch, daemon=True).start()
+
+
+def failure_of(call):
+    """Runs call(); returns None, or the repr of what it raised."""
+    try:
+        call()
+    except BaseException as error:  # noqa: BLE001 - reported to the main side
+        return repr(error)
+    return None
+
+
 # ---- transports: start(), put(item), get(), close() -------------------------------------
 
 class ManycoreQueue:
@@ -68,34 +100,62 @@ class ManycoreQueue:
         self.interp = manycore.create()
         self.inbox, self.outbox = manycore.Queue(), manycore.Queue()
         self.handle = self.interp.call_in_thread(_queue_peers.serve_queues, self.inbox, self.outbox)
+        watch_peer(lambda: failure_of(self.handle.result), self.outbox.put)
         self.put, self.get = self.inbox.put, self.outbox.get
 
     def close(self):
         self.put("exit")
-        self.handle.result(timeout=30)
+        self.handle.join(30)
         self.interp.close()
 
 
-class ThreadQueue:
-    key, label, polling = "threads", "queue.Queue (thread)", False
+class _InThread:
+    """A peer run by a thread of this process (plain, or entering a stdlib interpreter)."""
 
-    def start(self):
-        self.inbox, self.outbox = stdlib_queue.Queue(), stdlib_queue.Queue()
-        self.thread = threading.Thread(target=_queue_peers.serve_queues, args=(self.inbox, self.outbox))
+    def _run_peer(self, target, *args, report_failure, **kwargs):
+        self.thread = threading.Thread(target=target, args=args, kwargs=kwargs)
         self.thread.start()
-        self.put, self.get = self.inbox.put, self.outbox.get
+        watch_peer(lambda: self.thread.join() or self.failure, report_failure)
+
+    failure = None
+
+    def _failing_to(self, target, interp=None):
+        """target, recording what it raised; then closes interp from this same thread.
+
+        3.12.1 hangs destroying an interpreter from another thread than the one that
+        ran it (measured with test.support.interpreters), so the peer thread does it.
+        """
+
+        def run(*args, **kwargs):
+            self.failure = failure_of(lambda: target(*args, **kwargs))
+            if interp is not None:
+                interp.close()
+
+        return run
 
     def close(self):
         self.put("exit")
         self.thread.join(30)
 
 
+class ThreadQueue(_InThread):
+    key, label, polling = "threads", "queue.Queue (thread)", False
+
+    def start(self):
+        self.inbox, self.outbox = stdlib_queue.Queue(), stdlib_queue.Queue()
+        self._run_peer(self._failing_to(_queue_peers.serve_queues), self.inbox, self.outbox,
+                       report_failure=self.outbox.put)
+        self.put, self.get = self.inbox.put, self.outbox.get
+
+
 class _SpawnedProcess:
     polling = False
 
-    def _spawn(self, target, args):
+    def _spawn(self, target, args, report_failure):
         self.process = multiprocessing.get_context("spawn").Process(target=target, args=args)
         self.process.start()
+        watch_peer(lambda: self.process.join() or (None if self.process.exitcode == 0 else
+                                                    f"exit code {self.process.exitcode}"), report_failure)
 
     def close(self):
         self.put("exit")
@@ -108,10 +168,18 @@ class _SpawnedProcess:
 class MultiprocessingQueue(_SpawnedProcess):
     key, label = "mp_queue", "multiprocessing.Queue (process)"
 
+    def close(self):
+        super().close()
+        for queue in (self.inbox, self.outbox):
+            queue.close()
+            queue.join_thread()
+        # Their semaphores are released when the queues are gone, not at close().
+        del self.inbox, self.outbox, self.put, self.get
+
     def start(self):
         context = multiprocessing.get_context("spawn")
         self.inbox, self.outbox = context.Queue(), context.Queue()
-        self._spawn(_queue_peers.serve_queues, (self.inbox, self.outbox))
+        self._spawn(_queue_peers.serve_queues, (self.inbox, self.outbox), self.outbox.put)
         self.put, self.get = self.inbox.put, self.outbox.get
 
 
@@ -120,7 +188,9 @@ class MultiprocessingPipe(_SpawnedProcess):
 
     def start(self):
         self.connection, child_end = multiprocessing.get_context("spawn").Pipe()
-        self._spawn(_queue_peers.serve_connection, (child_end,))
+        # A dead child closes its end: recv() then raises EOFError instead of waiting.
+        self._spawn(_queue_peers.serve_connection, (child_end,), lambda failure: None)
+        child_end.close()
         self.put, self.get = self.connection.send, self.connection.recv
 
 
@@ -128,7 +198,7 @@ def _peer_source(call):
     return inspect.getsource(_queue_peers) + "\n" + call + "\n"
 
 
-class StdlibQueues313:
+class StdlibQueues313(_InThread):
     key, label, polling = "stdlib", "stdlib interpreters queues (3.13, polling)", True
 
     def start(self):
@@ -143,17 +213,11 @@ class StdlibQueues313:
         self.interp.exec("from test.support.interpreters import queues")
         self.interp.prepare_main(inbox=self.inbox, outbox=self.outbox)
         source = _peer_source("serve(inbox.get, outbox.put)")
-        self.thread = threading.Thread(target=self.interp.exec, args=(source,))
-        self.thread.start()
+        self._run_peer(self._failing_to(self.interp.exec, self.interp), source, report_failure=self.outbox.put)
         self.put, self.get = self.inbox.put, self.outbox.get
 
-    def close(self):
-        self.put("exit")
-        self.thread.join(30)
-        self.interp.close()
 
-
-class StdlibChannels312:
+class StdlibChannels312(_InThread):
     key, label, polling = "stdlib", "stdlib interpreters channels (3.12, polling)", True
 
     def start(self):
@@ -165,16 +229,14 @@ class StdlibChannels312:
         self.interp = interpreters.create()
         in_recv, in_send = interpreters.create_channel()
         out_recv, out_send = interpreters.create_channel()
-        source = _peer_source("serve(in_recv.recv, out_send.send_nowait)")
-        channels = {"in_recv": in_recv, "out_send": out_send}
-        self.thread = threading.Thread(target=self.interp.run, args=(source,), kwargs={"channels": channels})
-        self.thread.start()
+        # Only the low-level channel ids cross (3.12); the peer wraps them again.
+        source = _peer_source(
+            "from test.support import interpreters\n"
+            "serve(interpreters.RecvChannel(in_id).recv, interpreters.SendChannel(out_id).send_nowait)"
+        )
+        self._run_peer(self._failing_to(self.interp.run, self.interp), source, channels={"in_id": in_recv.id, "out_id": out_send.id},
+                       report_failure=out_send.send_nowait)
         self.put, self.get = in_send.send_nowait, out_recv.recv
-
-    def close(self):
-        self.put("exit")
-        self.thread.join(30)
-        self.interp.close()
 
 
 def transports():
@@ -184,18 +246,38 @@ def transports():
 
 # ---- measurements ---------------------------------------------------------------------
 
+def checked_get(transport):
+    item = transport.get()
+    if type(item) is str and item.startswith(PEER_FAILED):
+        raise RuntimeError(f"{transport.label}: {item}")
+    return item
+
+
+def start_phase(transport, phase, item):
+    """Starts a phase with item's first put; Unshareable (the phase ended) if it cannot be sent."""
+    transport.put(phase)
+    try:
+        transport.put(item)
+    except Exception as error:  # noqa: BLE001 - the transport's own "cannot share this" error
+        transport.put(None)
+        if phase == "sink":
+            checked_get(transport)  # the "0 0" count
+        raise Unshareable(f"n/a ({type(error).__name__})") from error
+
+
 def round_trip_seconds(transport, item, count):
     """Mean seconds per round trip of item (after a short warm-up)."""
+    start_phase(transport, "echo", item)
+    checked_get(transport)
     put, get = transport.put, transport.get
-    put("echo")
     for _ in range(min(count, 50)):
         put(item)
         get()
     start = time.perf_counter()
     for _ in range(count):
         put(item)
-        if get() != item:
-            raise RuntimeError(f"{transport.label} returned a different item")
+        if (returned := get()) != item:
+            raise RuntimeError(f"{transport.label} returned {returned!r:.200} instead of {item!r:.200}")
     elapsed = time.perf_counter() - start
     put(None)
     return elapsed / count
@@ -203,18 +285,17 @@ def round_trip_seconds(transport, item, count):
 
 def stream_seconds(transport, item, count):
     """Seconds from the first put of count items until the peer confirms it got them all."""
-    put, get = transport.put, transport.get
-    put("sink")
     start = time.perf_counter()
-    for _ in range(count):
+    start_phase(transport, "sink", item)
+    put = transport.put
+    for _ in range(count - 1):
         put(item)
     put(None)
-    received, nbytes = get()
+    counted = checked_get(transport)
     elapsed = time.perf_counter() - start
-    expected_bytes = count * len(item) if type(item) is bytes else 0
-    if received != count or nbytes != expected_bytes:
-        raise RuntimeError(f"{transport.label}: the peer counted {received} items / {nbytes} bytes, "
-                           f"expected {count} / {expected_bytes}")
+    expected = f"{count} {count * len(item) if type(item) is bytes else 0}"
+    if counted != expected:
+        raise RuntimeError(f"{transport.label}: the peer counted {counted} (items, bytes), expected {expected}")
     return elapsed
 
 
@@ -237,8 +318,8 @@ def measure_transport(transport, args):
                 results["round_trip_us"][name] = seconds * 1e6
                 seconds = best(lambda: stream_seconds(transport, item, args.messages), args.repeat)
                 results["messages_per_s"][name] = args.messages / seconds
-            except Exception as error:  # noqa: BLE001 - e.g. an item type the stdlib cannot share
-                results["round_trip_us"][name] = results["messages_per_s"][name] = f"n/a ({type(error).__name__})"
+            except Unshareable as error:
+                results["round_trip_us"][name] = results["messages_per_s"][name] = str(error)
         if not args.no_large:
             for name, size in LARGE_ITEMS.items():
                 item, count = b"\x5a" * size, LARGE_COUNTS[name]
@@ -306,7 +387,7 @@ def run(args):
     for transport in transports():
         try:
             measured = measure_transport(transport, args)
-        except RuntimeError as error:  # a wrong result: reported, and the exit status says so
+        except (RuntimeError, EOFError, OSError) as error:  # a wrong result or a dead peer: reported, exit 1
             measured, failed = {"unavailable": f"failed: {error}"}, True
         results[transport.key] = measured
         report["transports"].append(({"key": transport.key, "label": transport.label}, measured))
