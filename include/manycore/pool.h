@@ -45,6 +45,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -111,7 +112,9 @@ class TaskResults {
   void discard(uint64_t first_ticket, size_t count, bool tracked, const Status& why);
 
  private:
-  void store_locked(uint64_t ticket, Result<Value> result);
+  void store_locked(uint64_t first_ticket, std::vector<Result<Value>> results);
+  // kByTicket: the stored block holding next_to_take_, or nullptr.
+  std::vector<Result<Value>>* next_block_locked();
   // Whether the consumer has something to take (or is finished), under mutex_.
   bool consumer_should_wake_locked() const;
   // Sets wake_ from the state, under mutex_; true if the consumer must be notified.
@@ -127,8 +130,11 @@ class TaskResults {
   bool closed_ = false;                    // guarded by mutex_
   uint64_t next_to_take_ = 0;              // guarded by mutex_: kByTicket consumer position
   std::unordered_map<uint64_t, bool> tracked_;                 // guarded by mutex_: ticket -> started
-  // guarded by mutex_ (kByTicket): slot i holds ticket next_to_take_ + i once it ended.
-  std::deque<std::optional<Result<Value>>> by_ticket_;
+  // guarded by mutex_ (kByTicket): first ticket of a task -> its results (a chunk's
+  // results stay one block, so a map moves one vector per chunk, not one per item).
+  // The lowest block may be partly taken: its first next_taken_in_block_ items are.
+  std::map<uint64_t, std::vector<Result<Value>>> by_ticket_;
+  size_t next_taken_in_block_ = 0;
   std::deque<Arrival> arrived_;                                // guarded by mutex_ (kArrival)
 };
 

@@ -66,7 +66,8 @@ size_t TaskResults::outstanding() const {
 
 bool TaskResults::consumer_should_wake_locked() const {
   if (order_ == Order::kByTicket) {
-    return (!by_ticket_.empty() && by_ticket_.front().has_value()) || (closed_ && next_to_take_ == next_ticket_);
+    bool next_ready = !by_ticket_.empty() && by_ticket_.begin()->first + next_taken_in_block_ == next_to_take_;
+    return next_ready || (closed_ && next_to_take_ == next_ticket_);
   }
   return !arrived_.empty() || (closed_ && outstanding_ == 0);
 }
@@ -77,33 +78,54 @@ bool TaskResults::update_wake_locked() {
   return wake && !was;
 }
 
-void TaskResults::store_locked(uint64_t ticket, Result<Value> result) {
+void TaskResults::store_locked(uint64_t first_ticket, std::vector<Result<Value>> results) {
   if (order_ == Order::kByTicket) {
-    size_t slot = ticket - next_to_take_;  // tickets below next_to_take_ were taken: never stored again
-    if (by_ticket_.size() <= slot) by_ticket_.resize(slot + 1);
-    by_ticket_[slot].emplace(std::move(result));
+    by_ticket_.emplace(first_ticket, std::move(results));
   } else {
-    arrived_.emplace_back(ticket, std::move(result));
+    for (size_t i = 0; i < results.size(); ++i) arrived_.emplace_back(first_ticket + i, std::move(results[i]));
   }
+}
+
+std::vector<Result<Value>>* TaskResults::next_block_locked() {
+  if (by_ticket_.empty()) return nullptr;
+  auto lowest = by_ticket_.begin();
+  return lowest->first + next_taken_in_block_ == next_to_take_ ? &lowest->second : nullptr;
 }
 
 Result<std::vector<Result<Value>>> TaskResults::take_in_order(std::optional<double> timeout_seconds,
                                                                size_t max_results) {
   if (order_ != Order::kByTicket) return Status(StatusCode::kInvalidArgument, "these results arrive unordered");
   auto deadline = internal::deadline_after(timeout_seconds);
+  const size_t limit = std::max<size_t>(max_results, 1);
   while (true) {
     {
       std::lock_guard lock(mutex_);
-      if (!by_ticket_.empty() && by_ticket_.front().has_value()) {
+      if (std::vector<Result<Value>>* block = next_block_locked()) {
         std::vector<Result<Value>> taken;
         // A failure is returned alone, so the consumer sees every success before it.
-        bool first_failed = !by_ticket_.front()->ok();
-        size_t limit = first_failed ? 1 : std::max<size_t>(max_results, 1);
-        while (taken.size() < limit && !by_ticket_.empty() && by_ticket_.front().has_value() &&
-               (first_failed || by_ticket_.front()->ok())) {
-          taken.push_back(std::move(*by_ticket_.front()));
-          by_ticket_.pop_front();
-          ++next_to_take_;
+        bool first_failed = !(*block)[next_taken_in_block_].ok();
+        while (block != nullptr && taken.size() < (first_failed ? 1 : limit)) {
+          size_t from = next_taken_in_block_;
+          size_t end = from;
+          while (end < block->size() && taken.size() + (end - from) < limit && (first_failed || (*block)[end].ok())) {
+            ++end;
+            if (first_failed) break;
+          }
+          const bool block_done = end == block->size();
+          if (from == 0 && block_done && taken.empty()) {
+            taken = std::move(*block);  // the common case: a whole chunk, one move
+          } else {
+            for (size_t i = from; i < end; ++i) taken.push_back(std::move((*block)[i]));
+          }
+          next_to_take_ += end - from;
+          if (block_done) {
+            by_ticket_.erase(by_ticket_.begin());
+            next_taken_in_block_ = 0;
+            block = first_failed ? nullptr : next_block_locked();
+          } else {
+            next_taken_in_block_ = end;
+            break;  // stopped at a failure or at the limit
+          }
         }
         update_wake_locked();
         return taken;
@@ -152,8 +174,8 @@ void TaskResults::deliver(uint64_t first_ticket, std::vector<Result<Value>> resu
   {
     std::lock_guard lock(mutex_);
     if (tracked) tracked_.erase(first_ticket);
-    for (size_t i = 0; i < results.size(); ++i) store_locked(first_ticket + i, std::move(results[i]));
     outstanding_ -= results.size();
+    store_locked(first_ticket, std::move(results));
     notify = update_wake_locked();
   }
   if (notify) cv_.notify_all();
@@ -164,7 +186,7 @@ void TaskResults::discard(uint64_t first_ticket, size_t count, bool tracked, con
   {
     std::lock_guard lock(mutex_);
     if (tracked && tracked_.erase(first_ticket) == 0) return;  // cancel() already ended it
-    for (size_t i = 0; i < count; ++i) store_locked(first_ticket + i, why);
+    store_locked(first_ticket, std::vector<Result<Value>>(count, Result<Value>(why)));
     outstanding_ -= count;
     notify = update_wake_locked();
   }

@@ -142,6 +142,28 @@ TEST(WorkerPoolTest, ARaisingTaskFailsAloneAndTheWorkerGoesOn) {
   EXPECT_TRUE(rest[1].ok());
 }
 
+TEST(WorkerPoolTest, TakeInOrderHonoursMaxAndStopsAtAFailureInsideAChunk) {
+  auto pool = make_pool(1);
+  ASSERT_TRUE(pool);
+  auto results = std::make_shared<TaskResults>(TaskResults::Order::kByTicket);
+  std::vector<Value> calls;
+  for (int divisor : {1, 2, 0, 4, 5, 6, 7}) calls.push_back(args({Value::Int(60), Value::Int(divisor)}));
+  ASSERT_TRUE(pool->submit(tasks_for(results, reference("builtins", "divmod"), calls, 5)).ok());  // chunks 5 + 2
+  results->close();
+  std::vector<size_t> sizes;
+  std::vector<bool> failed;
+  while (true) {
+    Result<std::vector<Result<Value>>> taken = results->take_in_order(kWaitLimit, 1 + sizes.size() % 2);
+    ASSERT_TRUE(taken.ok());
+    if (taken.value().empty()) break;
+    sizes.push_back(taken.value().size());
+    failed.push_back(!taken.value()[0].ok());
+  }
+  // max 1, 2, 1, 2, ... : [60/1] [60/2] then the failure alone, then [60/4, 60/5], [60/6], [60/7].
+  EXPECT_EQ(sizes, (std::vector<size_t>{1, 1, 1, 2, 1, 1}));
+  EXPECT_EQ(failed, (std::vector<bool>{false, false, true, false, false, false}));
+}
+
 TEST(WorkerPoolTest, KeywordsReachEveryCall) {
   auto pool = make_pool(1);
   ASSERT_TRUE(pool);
