@@ -8,7 +8,8 @@
 - ``Delivery`` is the one thread per executor or Pool that resolves the handles of
   individually submitted tasks (Futures, AsyncResults). ``map``/``imap`` never use it:
   their caller takes results straight from C++.
-- ``ordered_results`` is the generator behind ``Executor.map`` and ``Pool.map``.
+- ``ordered_results`` is the generator behind ``Executor.map``; ``collect_ordered``
+  the list behind ``Pool.map``.
 """
 
 import os
@@ -148,6 +149,18 @@ class Delivery:
                     report_callback_error(f"the result callback of {handle!r}")
         # Every task ended: the workers only wait for the queue to drain, so this is quick.
         self._pool.join()
+
+
+def collect_ordered(pool, results):
+    """The results of a map as a list, in order; raises the first failure (dropping the rest)."""
+    collected = []
+    try:
+        while (batch := results.take_in_order()) is not None:
+            collected.extend(batch)
+    finally:
+        pool.cancel_queued(results)
+        results.abandon()
+    return collected
 
 
 def ordered_results(pool, results, end_time=None):

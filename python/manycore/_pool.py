@@ -253,10 +253,7 @@ class Pool:
         return results
 
     def _collect(self, results):
-        collected = []
-        for value in _dispatch.ordered_results(self._pool, results):
-            collected.append(value)
-        return collected
+        return _dispatch.collect_ordered(self._pool, results)
 
     # ---- asynchronous ---------------------------------------------------------------
 
