@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <string>
+#include <thread>
 #include <unordered_map>
 
 #include "manycore/runtime.h"
@@ -487,8 +488,11 @@ Status WorkerPool::run_initializer() {
 std::optional<PoolTask> WorkerPool::next_task() {
   // Spin briefly (GIL released) before parking: a map hands out its next task within
   // microseconds, and waking a parked thread costs 20-25 us (DESIGN.md section 4).
+  // Yielding each turn lets the submitter run if it shares this core (wait.h).
   auto spin_end = internal::Clock::now() + internal::kSpinFor;
-  while (queued_.load(std::memory_order_acquire) == 0 && internal::Clock::now() < spin_end) internal::cpu_relax();
+  while (queued_.load(std::memory_order_acquire) == 0 && internal::Clock::now() < spin_end) {
+    std::this_thread::yield();
+  }
   std::unique_lock lock(mutex_);
   cv_.wait(lock, [this] { return !queue_.empty() || stopping_ || broken_; });
   if (broken_ || queue_.empty()) return std::nullopt;
