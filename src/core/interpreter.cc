@@ -245,7 +245,7 @@ void Interpreter::run_worker(const InterpreterConfig& config, std::shared_ptr<Co
       // usually submits the next job within microseconds.
       auto spin_end = internal::Clock::now() + internal::kSpinFor;
       while (queued_.load(std::memory_order_acquire) == 0 && internal::Clock::now() < spin_end) {
-        internal::cpu_relax();
+        std::this_thread::yield();  // the submitter may share this core: let it run (wait.h)
       }
       std::unique_lock lock(mutex_);
       cv_.wait(lock, [this] { return !jobs_.empty() || stopping_; });

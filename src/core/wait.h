@@ -62,14 +62,6 @@ inline std::optional<Clock::time_point> deadline_after(std::optional<double> tim
   return Clock::now() + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds));
 }
 
-inline void cpu_relax() {
-#if defined(__x86_64__) || defined(__i386__)
-  __builtin_ia32_pause();
-#elif defined(__aarch64__)
-  asm volatile("yield");
-#endif
-}
-
 // Waits until ready() is true. `ready` is evaluated with `mutex` held (and once,
 // unlocked, while spinning, so it must be safe to call racily, e.g. an atomic load).
 // Returns ok, kTimeout, or kInterrupted (the Python error set, GIL held again).
