@@ -307,6 +307,7 @@ def measure(workload, workers, cases, stdlib_modules, repeat, errors):
                                        "error": message, "informational": model.key == "stdlib_pool"})
                         break
                     timings.setdefault((model.key, name), (model.label, []))[1].append(seconds)
+                    outcome = None  # 64 MiB of results must not stay alive while the next model runs
     finally:
         for model in prepared:
             try:
