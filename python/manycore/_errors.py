@@ -94,7 +94,9 @@ def _make_broken_interpreter_pool():
     class BrokenInterpreterPool(BrokenExecutor):
         """A worker's initializer failed: the pool runs no more tasks (like BrokenProcessPool)."""
 
+    # Pickled by reference as manycore.BrokenInterpreterPool (manycore's __getattr__ finds it).
     BrokenInterpreterPool.__module__ = "manycore"
+    BrokenInterpreterPool.__qualname__ = "BrokenInterpreterPool"
     return BrokenInterpreterPool
 
 

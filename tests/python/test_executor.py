@@ -4,6 +4,7 @@ import asyncio
 import concurrent.futures as cf
 import gc
 import os
+import pickle
 import signal
 import subprocess
 import sys
@@ -325,6 +326,7 @@ def test_failing_initializer_breaks_the_pool():
     with pytest.raises(manycore.BrokenInterpreterPool, match="initializer failed on purpose") as caught:
         future.result(TIMEOUT)
     assert isinstance(caught.value, cf.BrokenExecutor)
+    assert type(pickle.loads(pickle.dumps(caught.value))) is manycore.BrokenInterpreterPool
     with pytest.raises(manycore.BrokenInterpreterPool):
         pool.submit(pool_tasks.square, 3)
     with pytest.raises(manycore.BrokenInterpreterPool):

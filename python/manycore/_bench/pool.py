@@ -63,6 +63,21 @@ def add_arguments(parser):
 # ---- models ------------------------------------------------------------------------------
 
 
+class Sequential:
+    """The calls in a row in the main interpreter: the cpu workload's baseline."""
+
+    key, label = "sequential", "sequential"
+
+    def setup(self, workers):
+        pass
+
+    def map(self, function, items, chunksize):
+        return [function(item) for item in items]
+
+    def close(self):
+        pass
+
+
 class ThreadPool:
     key, label = "thread_pool", "ThreadPoolExecutor"
     honors_chunksize = False  # its map has the argument and ignores it
@@ -264,8 +279,8 @@ class StdlibInterpreterPool:
             raise RuntimeError(f"{self.label}: {self.failures[0]}")
 
 
-def models(stdlib_modules):
-    chosen = [ThreadPool(), ProcessPool(), MultiprocessingPool()]
+def models(stdlib_modules, with_sequential=False):
+    chosen = ([Sequential()] if with_sequential else []) + [ThreadPool(), ProcessPool(), MultiprocessingPool()]
     if stdlib_modules is not None:
         chosen.append(StdlibInterpreterPool(stdlib_modules))
     return chosen + [ManycoreExecutor(), ManycorePool()]
@@ -274,15 +289,17 @@ def models(stdlib_modules):
 # ---- measuring ---------------------------------------------------------------------------
 
 
-def measure(workload, workers, cases, stdlib_modules, repeat, errors):
+def measure(workload, workers, cases, stdlib_modules, repeat, errors, with_sequential=False):
     """Times every model on every case; {(model key, case name): (label, [seconds])}.
 
-    cases: [(case name, function, items, chunksize, expected results)].
+    cases: [(case name, function, items, chunksize, expected results)]. Models take
+    turns within each repetition, so a busy moment of a shared machine spreads over
+    all of them (the sequential baseline too, when with_sequential).
     """
     timings = {}
     active, prepared = [], []
     try:
-        for model in models(stdlib_modules):
+        for model in models(stdlib_modules, with_sequential):
             prepared.append(model)
             try:
                 model.setup(workers)
@@ -321,20 +338,26 @@ def measure(workload, workers, cases, stdlib_modules, repeat, errors):
 def measure_cpu(n, worker_counts, repeat, stdlib_modules, errors):
     items = [n] * CPU_TASKS
     expected = [factorial_fingerprint(n)] * CPU_TASKS
-    sequential = []
-    for _ in range(repeat):
-        seconds, outcome = common.time_call(lambda: [factorial_fingerprint(item) for item in items])
-        sequential.append(seconds)
+    # The sequential baseline runs in every W block, taking turns with the models; its
+    # best run over all blocks is the baseline of every speedup.
+    sequential, measured = [], []
+    for workers in worker_counts:
+        timings = measure("cpu", workers, [("cpu", factorial_fingerprint, items, 1, expected)], stdlib_modules,
+                          repeat, errors, with_sequential=True)
+        for (key, _), (label, seconds) in timings.items():
+            if key == "sequential":
+                sequential.extend(seconds)
+            else:
+                measured.append((key, label, workers, seconds))
+    if not sequential:
+        return []
     baseline = min(sequential)
     rows = [{"model": "sequential", "label": "sequential", "workers": 1, **common.summarize(sequential),
              "speedup": 1.0}]
-    for workers in worker_counts:
-        timings = measure("cpu", workers, [("cpu", factorial_fingerprint, items, 1, expected)], stdlib_modules,
-                          repeat, errors)
-        for (key, _), (label, seconds) in timings.items():
-            summary = common.summarize(seconds)
-            rows.append({"model": key, "label": label, "workers": workers, **summary,
-                         "speedup": baseline / summary["best_s"]})
+    for key, label, workers, seconds in measured:
+        summary = common.summarize(seconds)
+        rows.append({"model": key, "label": label, "workers": workers, **summary,
+                     "speedup": baseline / summary["best_s"]})
     return rows
 
 
