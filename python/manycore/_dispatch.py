@@ -64,7 +64,10 @@ def _shutdown_all_at_exit():
     global _exiting
     _exiting = True
     for owner in list(_live_owners):
-        owner._shutdown_at_exit()
+        try:
+            owner._shutdown_at_exit()
+        except BaseException:  # noqa: BLE001 - the other owners must still be shut down
+            report_callback_error(f"the exit shutdown of {owner!r}")
 
 
 def register_for_exit(owner):
