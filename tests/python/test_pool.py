@@ -298,6 +298,26 @@ def test_program_switches_from_multiprocessing_by_changing_the_import(tmp_path):
     assert outputs[0] == outputs[1] == "[0, 1, 8, 27, 64]\n[0, 1, 8]\n64\n[32]\n"
 
 
+def test_workers_importing_datetime_end_cleanly(tmp_path):
+    # DESIGN.md section 3: `import datetime` in several subinterpreters, then their end,
+    # aborted 3.13.0 and crashed 3.12.1 (manycore._compat works around both).
+    result = run_python("""
+        import manycore
+
+        def iso_day(day):
+            import datetime
+            return datetime.date(2024, 1, day).isoformat()
+
+        if __name__ == "__main__":
+            for _ in range(2):
+                with manycore.Pool(2) as pool:
+                    print(pool.map(iso_day, [1, 2, 3, 4], chunksize=1))
+    """, script_path=tmp_path / "dates.py", cwd=tmp_path)
+    assert_clean_exit(result)
+    days = "['2024-01-01', '2024-01-02', '2024-01-03', '2024-01-04']"
+    assert result.stdout == f"{days}\n{days}\n"
+
+
 def test_exit_with_work_in_flight_is_clean():
     result = run_python("""
         import manycore
