@@ -3,8 +3,6 @@
 import multiprocessing
 import os
 import signal
-import subprocess
-import sys
 import threading
 import time
 
@@ -12,7 +10,8 @@ import pytest
 
 import manycore
 from helpers import pool_tasks
-from helpers.proc import TESTS_DIR, assert_clean_exit, describe, run_python
+from helpers.interrupt import interrupt_while_waiting
+from helpers.proc import assert_clean_exit, run_python
 
 TIMEOUT = 10.0
 
@@ -334,27 +333,14 @@ def test_exit_with_work_in_flight_is_clean():
 
 
 def test_ctrl_c_while_waiting_on_map_stops_cleanly(tmp_path):
-    script = tmp_path / "interrupted.py"
-    script.write_text(
+    result, elapsed, outcome = interrupt_while_waiting(tmp_path / "interrupted.py", (
         "import manycore\n"
         "from helpers import pool_tasks\n"
         "with manycore.Pool(2) as pool:\n"
         "    print('ready', flush=True)\n"
         "    pool.map(pool_tasks.sleep_then_return, [0.2] * 200, chunksize=1)\n"
-    )
-    env = dict(os.environ, PYTHONPATH=TESTS_DIR)
-    child = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                             text=True, env=env)
-    try:
-        assert child.stdout.readline() == "ready\n"
-        time.sleep(0.3)
-        started = time.monotonic()
-        child.send_signal(signal.SIGINT)
-        stdout, stderr = child.communicate(timeout=20)
-    finally:
-        child.kill()
-    outcome = describe(subprocess.CompletedProcess([], child.returncode, stdout, stderr))
-    assert child.returncode == -signal.SIGINT, outcome
-    assert time.monotonic() - started < 5, outcome  # only the running tasks were waited for
-    assert stderr.rstrip().endswith("KeyboardInterrupt"), outcome
-    assert "Fatal Python error" not in stderr, outcome
+    ))
+    assert result.returncode == -signal.SIGINT, outcome
+    assert elapsed < 5, outcome  # only the running tasks were waited for
+    assert result.stderr.rstrip().endswith("KeyboardInterrupt"), outcome
+    assert "Fatal Python error" not in result.stderr, outcome

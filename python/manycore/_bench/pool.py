@@ -31,7 +31,7 @@ import time
 
 import manycore
 
-from . import common
+from . import common, cpu
 from ._workloads import echo, factorial_fingerprint, plus_one, warm_up
 
 SUMMARY = "executors: cpu-bound, tiny and 1 MiB tasks through map, manycore vs threads, processes, stdlib interpreters"
@@ -92,22 +92,11 @@ class ThreadPool:
         self.pool.shutdown()
 
 
-class ProcessPool:
-    key, label = "process_pool", "ProcessPoolExecutor"
-
-    def setup(self, workers):
-        self.pool = concurrent.futures.ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
-        # A worker starts per submission while none is idle: pausing tasks start all W.
-        for pause in (0.05, 0.2, 0.5):
-            if len({future.result() for future in [self.pool.submit(warm_up, pause) for _ in range(workers)]}) == workers:
-                return
-        raise RuntimeError(f"ProcessPoolExecutor({workers}) did not start {workers} worker processes")
+class ProcessPool(cpu.ProcessPool):
+    """`bench cpu`'s ProcessPoolExecutor model (spawn, every worker started before timing), through map."""
 
     def map(self, function, items, chunksize):
         return list(self.pool.map(function, items, chunksize=chunksize))
-
-    def close(self):
-        self.pool.shutdown()
 
 
 class MultiprocessingPool:
