@@ -424,3 +424,12 @@ def test_stress_main_and_interpreters_share_one_queue_both_ways():
         for interp in interps:
             interp.close()
     assert sorted(got) == list(range(count))
+
+
+def test_queue_inside_a_pickled_object_is_refused_not_copied():
+    import types
+
+    q, carrier = manycore.create_queue(), manycore.create_queue()
+    with pytest.raises(manycore.NotShareableError, match="Queue"):
+        carrier.put(types.SimpleNamespace(queue=q))
+    assert carrier.empty()
