@@ -19,8 +19,9 @@
 //
 // Guarantees:
 // - Every ticket issued by a TaskResults ends exactly once: as a delivered result, as
-//   a kCancelled result (its task was dropped by cancel_queued or shutdown), or silently
-//   when `TaskResults::cancel(ticket)` returned true (the caller already knows).
+//   a kCancelled result (its task was dropped by cancel_queued or shutdown), or, in
+//   arrival order, silently when `TaskResults::cancel(ticket)` returned true (the
+//   caller already knows).
 // - Everything a task did before its result is delivered is visible to the thread
 //   whose take_* returned that result.
 //
@@ -80,7 +81,8 @@ class TaskResults {
   // Makes `ticket` individually cancellable (call before its task is submitted).
   void track(uint64_t ticket);
   // True if the tracked task had not started: it will never run and never be
-  // delivered. False when it runs, has run, or is not tracked.
+  // delivered (a kByTicket consumer gets kCancelled in its place, so the order goes
+  // on). False when it runs, has run, or is not tracked.
   bool cancel(uint64_t ticket);
   // True while the tracked task runs on a worker.
   bool is_running(uint64_t ticket) const;

@@ -38,6 +38,12 @@ bool TaskResults::cancel(uint64_t ticket) {
     if (found == tracked_.end() || found->second) return false;
     tracked_.erase(found);
     --outstanding_;
+    if (order_ == Order::kByTicket) {
+      // An ordered consumer waits for every ticket in turn: it gets the cancellation.
+      std::vector<Result<Value>> cancelled;
+      cancelled.emplace_back(Status(StatusCode::kCancelled, "the task was cancelled before it ran"));
+      store_locked(ticket, std::move(cancelled));
+    }
     notify = update_wake_locked();
   }
   if (notify) cv_.notify_all();

@@ -202,6 +202,30 @@ TEST(WorkerPoolTest, TrackedTasksArriveByTicketAndCanBeCancelledWhileQueued) {
   EXPECT_EQ(results->outstanding(), 0u);
 }
 
+TEST(WorkerPoolTest, ACancelledTicketKeepsAnOrderedStreamGoing) {
+  auto pool = make_pool(1);
+  ASSERT_TRUE(pool);
+  auto results = std::make_shared<TaskResults>(TaskResults::Order::kByTicket);
+  std::vector<PoolTask> tasks;
+  tasks.push_back(tracked_task(results, reference("time", "sleep"), args({Value::Float(0.2)})));
+  tasks.push_back(tracked_task(results, reference("builtins", "abs"), args({Value::Int(-4)})));
+  tasks.push_back(tracked_task(results, reference("builtins", "abs"), args({Value::Int(-5)})));
+  ASSERT_TRUE(pool->submit(std::move(tasks)).ok());
+  EXPECT_TRUE(results->cancel(1));
+  results->close();
+  std::vector<Result<Value>> all;
+  while (true) {
+    Result<std::vector<Result<Value>>> taken = results->take_in_order(kWaitLimit, SIZE_MAX);
+    ASSERT_TRUE(taken.ok());
+    if (taken.value().empty()) break;
+    for (auto& item : taken.value()) all.push_back(std::move(item));
+  }
+  ASSERT_EQ(all.size(), 3u);
+  EXPECT_TRUE(all[0].ok());
+  EXPECT_EQ(all[1].status().code(), StatusCode::kCancelled);
+  EXPECT_EQ(all[2].value().as_int(), 5);
+}
+
 TEST(WorkerPoolTest, CancelQueuedEndsTicketsAsCancelled) {
   auto pool = make_pool(1);
   ASSERT_TRUE(pool);
