@@ -19,6 +19,9 @@
 //   signal handlers so Ctrl-C interrupts a waiting main thread.
 // - A job submitted from the worker thread itself (an interpreter calling into
 //   itself) runs inline instead of deadlocking.
+// - `interrupt()` is the one way another thread touches this interpreter directly: it
+//   enters it with a short-lived thread state of its own (under visit_mutex_, so the
+//   worker never ends the interpreter while that thread state exists).
 #pragma once
 
 #include <atomic>
@@ -109,12 +112,32 @@ class Interpreter {
   // True on this interpreter's worker thread.
   bool on_worker_thread() const { return std::this_thread::get_id() == thread_.get_id(); }
 
+  // Raises KeyboardInterrupt in the Python code the worker thread runs now, at its
+  // next bytecode boundary (code blocked in a C call, e.g. time.sleep, sees it when
+  // the call returns). `confirm`, when given, runs right before, on the calling thread
+  // with this interpreter's GIL held: returning false leaves the worker alone. State
+  // that a job changes only while holding its GIL reads race-free there.
+  // Without `confirm`, the running job is interrupted, if any.
+  // An interrupt that has not fired when its job ends is dropped, never reaching the
+  // next job (for the finer units of a long job, see drop_pending_interrupt).
+  // Returns whether it raised; kNotFound once the interpreter is closed (or ending),
+  // kInterpreterError on the worker thread itself. Waits for this interpreter's GIL,
+  // which a running worker gives up within its switch interval (5 ms) unless it is in
+  // a long C call; the caller's GIL is released meanwhile.
+  Result<bool> interrupt(const std::function<bool()>& confirm = {});
+  // On the worker thread, its GIL held: drops an interrupt raised by `interrupt()`
+  // that has not fired yet. For jobs made of smaller units (a pool's tasks): call it
+  // between units so an interrupt meant for one never fires in the next.
+  void drop_pending_interrupt();
+
  private:
   Interpreter() = default;
   void run_worker(const InterpreterConfig& config, std::shared_ptr<Completion> started) noexcept;
   Status stop_and_join();
 
   int64_t id_ = -1;  // written by the worker before `started` is set, then constant
+  PyInterpreterState* state_ = nullptr;  // likewise
+  unsigned long worker_ident_ = 0;       // likewise: the worker's PyThread ident
   std::thread thread_;
 
   mutable std::mutex mutex_;
@@ -125,6 +148,11 @@ class Interpreter {
   std::atomic<bool> closed_{false};
   std::atomic<size_t> queued_{0};    // mirrors jobs_.size() for the worker's lock-free spin
   std::mutex close_mutex_;           // serializes close() callers
+  std::mutex visit_mutex_;           // held by interrupt() while it has a thread state here
+  bool ending_ = false;              // guarded by visit_mutex_: the worker is ending the interpreter
+  // Set by interrupt() (under this interpreter's GIL) when it raised; cleared by the
+  // worker (under the GIL) when it drops what did not fire.
+  std::atomic<bool> interrupt_pending_{false};
 };
 
 }  // namespace manycore

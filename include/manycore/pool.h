@@ -50,6 +50,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <string>
 #include <unordered_map>
 #include <utility>
 #include <vector>
@@ -181,6 +182,13 @@ class WorkerPool {
   // Drops queued tasks of `only` (every task when nullptr); their tickets end as
   // kCancelled. Running tasks are not interrupted. Returns how many tasks it dropped.
   size_t cancel_queued(const TaskResults* only);
+  // Raises KeyboardInterrupt in the tasks of `only` (every task when nullptr) that run
+  // now (Interpreter::interrupt: at the next bytecode boundary). The rest of an
+  // interrupted chunk is skipped, and every ticket of an interrupted task that did not
+  // succeed ends as kCancelled with `why`. Tasks that start later are not touched:
+  // call cancel_queued (or stop(true)) first. Returns how many tasks it interrupted.
+  // Waits for each busy worker's GIL in turn (the caller's GIL released).
+  size_t interrupt_running(const TaskResults* only, const std::string& why);
   // No new tasks; workers end once the queue is empty (at once when cancel_queued,
   // which drops what is queued). Returns without waiting.
   void stop(bool cancel_queued);
@@ -198,8 +206,18 @@ class WorkerPool {
 
  private:
   WorkerPool() = default;
-  // The long job each worker runs (its GIL held on entry and exit).
-  Result<Value> serve() noexcept;
+  // What interrupt_running needs to know of one worker. `running` and `interrupted`
+  // change only on that worker's thread with its GIL held, or in interrupt_running's
+  // confirm callback, which holds that GIL too: the GIL orders them.
+  struct WorkerSlot {
+    std::atomic<const TaskResults*> running{nullptr};  // the stream of the task it runs
+    std::atomic<bool> interrupted{false};              // its running task was interrupted
+    std::string why;                                   // the reason, while interrupted
+  };
+
+  // The long job each worker runs (its GIL held on entry and exit); `interpreter` is
+  // the worker's own (interpreters_ may still grow while the first workers start).
+  Result<Value> serve(WorkerSlot& slot, Interpreter& interpreter) noexcept;
   Status run_initializer();
   // Next task to run, waiting with the worker's GIL released; nullopt: end the loop.
   std::optional<PoolTask> next_task();
@@ -208,6 +226,7 @@ class WorkerPool {
   PoolOptions options_;                                  // constant after create
   std::vector<std::shared_ptr<Interpreter>> interpreters_;  // constant after create; ended by join()
   std::vector<std::shared_ptr<Completion>> loops_;          // each worker's serve() job, same order
+  std::unique_ptr<WorkerSlot[]> slots_;                     // one per worker, same order; made in create
 
   mutable std::mutex mutex_;
   std::condition_variable cv_;     // idle workers park here

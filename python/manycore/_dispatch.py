@@ -154,12 +154,26 @@ class Delivery:
         self._pool.join()
 
 
+def stop_on_ctrl_c(pool, results):
+    """Ctrl-C reached a caller waiting on a map: its tasks stop too.
+
+    With processes, SIGINT reaches every worker of the terminal's process group; here
+    the map's queued tasks are dropped and its running ones get KeyboardInterrupt, so
+    the program does not wait for them before it exits.
+    """
+    pool.cancel_queued(results)
+    pool.interrupt_running(results, "the map was interrupted by Ctrl-C")
+
+
 def collect_ordered(pool, results):
     """The results of a map as a list, in order; raises the first failure (dropping the rest)."""
     collected = []
     try:
         while (batch := results.take_in_order()) is not None:
             collected.extend(batch)
+    except KeyboardInterrupt:
+        stop_on_ctrl_c(pool, results)
+        raise
     finally:
         pool.cancel_queued(results)
         results.abandon()
@@ -183,6 +197,9 @@ def ordered_results(pool, results, end_time=None):
             if batch is None:
                 return
             yield from batch
+    except KeyboardInterrupt:
+        stop_on_ctrl_c(pool, results)
+        raise
     finally:
         pool.cancel_queued(results)
         results.abandon()

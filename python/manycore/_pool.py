@@ -12,7 +12,8 @@ A program that uses ``multiprocessing.Pool`` switches by changing the import::
 Differences from multiprocessing, all because workers are interpreters, not processes:
 ``maxtasksperchild`` is refused (a worker is never recycled: ending an interpreter
 leaks memory inside CPython), ``context`` is accepted and ignored, and ``terminate()``
-cannot stop a task that is running (it drops queued tasks and waits for running ones).
+stops a running task by raising KeyboardInterrupt in it (at its next bytecode) instead
+of killing a process.
 
 Callbacks of ``apply_async`` run on the pool's delivery thread; those of
 ``map_async``/``starmap_async`` on the thread that collects that map's results.
@@ -142,7 +143,11 @@ class IMapIterator:
     def next(self, timeout=None):
         if not self._buffer:
             self._top_up()
-            self._take(timeout)
+            try:
+                self._take(timeout)
+            except KeyboardInterrupt:
+                _dispatch.stop_on_ctrl_c(self._pool._pool, self._results)
+                raise
             if not self._buffer:
                 raise _timeout_error("no result within the timeout")
         self._top_up()
@@ -315,9 +320,15 @@ class Pool:
             self._delivery.close()
 
     def terminate(self):
-        """Drops queued tasks, waits for running ones, ends the workers."""
+        """Stops now: drops queued tasks, interrupts running ones, ends the workers.
+
+        Running tasks get KeyboardInterrupt at their next bytecode (a task blocked in a
+        C call, e.g. time.sleep, sees it when the call returns); the results of what
+        was dropped or interrupted raise concurrent.futures.CancelledError.
+        """
         self._state = _TERMINATE
         self._pool.stop(True)
+        self._pool.interrupt_running(None, "the task was stopped by Pool.terminate()")
         self._delivery.close()
         self._join_all()
 

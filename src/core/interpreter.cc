@@ -222,7 +222,9 @@ void Interpreter::run_worker(const InterpreterConfig& config, std::shared_ptr<Co
     started->set(Status(StatusCode::kCreateFailed, why));
     return;
   }
-  id_ = PyInterpreterState_GetID(PyThreadState_GetInterpreter(tstate));
+  state_ = PyThreadState_GetInterpreter(tstate);
+  id_ = PyInterpreterState_GetID(state_);
+  worker_ident_ = PyThread_get_thread_ident();
 
   Status ready = config.sys_path.empty() ? Status::Ok() : set_sys_path(config.sys_path);
   if (ready.ok() && !config.startup_module.empty()) {
@@ -269,11 +271,57 @@ void Interpreter::run_worker(const InterpreterConfig& config, std::shared_ptr<Co
       std::lock_guard lock(mutex_);
       running_job_ = false;
     }
+    drop_pending_interrupt();  // after running_job_: interrupt() no longer confirms this job
     completion->set(std::move(result));
     saved = PyEval_SaveThread();
   }
+  {
+    // No interrupt() may hold a thread state of this interpreter from here on:
+    // Py_EndInterpreter aborts while another thread state exists.
+    std::lock_guard lock(visit_mutex_);
+    ending_ = true;
+  }
   PyEval_RestoreThread(saved);
   Py_EndInterpreter(tstate);
+}
+
+Result<bool> Interpreter::interrupt(const std::function<bool()>& confirm) {
+  if (on_worker_thread()) {
+    return Status(StatusCode::kInterpreterError, "an interpreter cannot interrupt itself");
+  }
+  // Never hold one GIL while taking another: the worker may be waiting for ours.
+  internal::GilRelease released;
+  std::lock_guard lock(visit_mutex_);
+  if (ending_ || closed_.load(std::memory_order_acquire)) {
+    return Status(StatusCode::kNotFound, "interpreter " + std::to_string(id_) + " is closed");
+  }
+  // A thread state of our own, on this thread, for this interpreter (DESIGN.md 1:
+  // never PyGILState_*). Restoring it takes this interpreter's GIL.
+  PyThreadState* visitor = PyThreadState_New(state_);
+  if (visitor == nullptr) return Status(StatusCode::kInternal, "PyThreadState_New failed");
+  PyEval_RestoreThread(visitor);
+  bool wanted;
+  if (confirm) {
+    wanted = confirm();
+  } else {
+    std::lock_guard jobs_lock(mutex_);  // the worker, too, takes mutex_ with its GIL held
+    wanted = running_job_;
+  }
+  bool raised = false;
+  if (wanted) {
+    // A type, not an instance: 3.12 raises pending async exceptions with
+    // _PyErr_SetNone. Built-in exception types are shared by all interpreters.
+    raised = PyThreadState_SetAsyncExc(worker_ident_, PyExc_KeyboardInterrupt) == 1;
+    if (raised) interrupt_pending_.store(true, std::memory_order_release);
+  }
+  PyThreadState_Clear(visitor);
+  PyThreadState_DeleteCurrent();  // releases this interpreter's GIL
+  return raised;
+}
+
+void Interpreter::drop_pending_interrupt() {
+  if (!interrupt_pending_.exchange(false, std::memory_order_acq_rel)) return;
+  (void)PyThreadState_SetAsyncExc(worker_ident_, nullptr);
 }
 
 }  // namespace manycore

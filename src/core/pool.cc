@@ -277,7 +277,9 @@ Result<Value> call_one(PyObject* function, const Value& arguments, bool single_a
   return encode(result.get());
 }
 
-void run_task(PoolTask& task, FunctionCache& cache) {
+// `interrupted` is set (under this worker's GIL) when interrupt_running raised in
+// this task: the rest of its chunk is skipped, and its failures become kCancelled.
+void run_task(PoolTask& task, FunctionCache& cache, const std::atomic<bool>& interrupted, const std::string& why) {
   const size_t count = task.arguments.size();
   if (!task.results->start(task.first_ticket, task.tracked)) return;  // cancelled while queued
   if (task.results->abandoned()) {
@@ -301,10 +303,22 @@ void run_task(PoolTask& task, FunctionCache& cache) {
     results.assign(count, Result<Value>(failed));
   } else {
     for (const Value& arguments : task.arguments) {
+      if (interrupted.load(std::memory_order_acquire)) break;
       results.push_back(call_one(function, arguments, task.single_argument, keywords.get()));
     }
   }
   keywords = PyRef();
+  if (interrupted.load(std::memory_order_acquire)) {
+    // The KeyboardInterrupt was ours, not the task's: what it stopped was cancelled.
+    // (An interrupt that fired in our own code, e.g. while a result was pickled,
+    // leaves the same failure.)
+    if (PyErr_Occurred()) PyErr_Clear();
+    Status cancelled(StatusCode::kCancelled, why);
+    for (Result<Value>& result : results) {
+      if (!result.ok()) result = Result<Value>(cancelled);
+    }
+    results.resize(count, Result<Value>(cancelled));
+  }
   task.results->deliver(task.first_ticket, std::move(results), task.tracked);
 }
 
@@ -351,6 +365,7 @@ Result<std::shared_ptr<WorkerPool>> WorkerPool::create(PoolOptions options) {
   if (options.workers == 0) return Status(StatusCode::kInvalidArgument, "a pool needs at least one worker");
   std::shared_ptr<WorkerPool> pool(new WorkerPool());
   pool->options_ = std::move(options);
+  pool->slots_ = std::make_unique<WorkerSlot[]>(pool->options_.workers);
   for (size_t i = 0; i < pool->options_.workers; ++i) {
     Result<std::shared_ptr<Interpreter>> created = Interpreter::create(pool->options_.interpreter);
     if (!created.ok()) {
@@ -363,7 +378,8 @@ Result<std::shared_ptr<WorkerPool>> WorkerPool::create(PoolOptions options) {
     runtime::unregister_interpreter(interpreter->id());
     pool->interpreters_.push_back(interpreter);
     // The loop runs until join(); the pool outlives it (join runs before destruction).
-    pool->loops_.push_back(interpreter->submit([raw = pool.get()] { return raw->serve(); }));
+    pool->loops_.push_back(interpreter->submit(
+        [raw = pool.get(), i, worker = interpreter.get()] { return raw->serve(raw->slots_[i], *worker); }));
   }
   {
     PoolRegistry& registry = pool_registry();
@@ -425,6 +441,25 @@ void WorkerPool::stop(bool cancel_queued_tasks) {
   }
   if (cancel_queued_tasks) cancel_queued(nullptr);
   cv_.notify_all();
+}
+
+size_t WorkerPool::interrupt_running(const TaskResults* only, const std::string& why) {
+  size_t interrupted = 0;
+  for (size_t i = 0; i < interpreters_.size(); ++i) {
+    WorkerSlot& slot = slots_[i];
+    const TaskResults* seen = slot.running.load(std::memory_order_acquire);
+    if (seen == nullptr || (only != nullptr && seen != only)) continue;  // idle, or another stream's
+    Result<bool> raised = interpreters_[i]->interrupt([&slot, only, &why] {
+      // This worker's GIL is held: its task cannot start or end meanwhile.
+      const TaskResults* running = slot.running.load(std::memory_order_acquire);
+      if (running == nullptr || (only != nullptr && running != only)) return false;
+      slot.why = why;
+      slot.interrupted.store(true, std::memory_order_release);
+      return true;
+    });
+    if (raised.ok() && raised.value()) ++interrupted;
+  }
+  return interrupted;
 }
 
 bool WorkerPool::stopped() const {
@@ -508,7 +543,7 @@ std::optional<PoolTask> WorkerPool::next_task() {
   return task;
 }
 
-Result<Value> WorkerPool::serve() noexcept {
+Result<Value> WorkerPool::serve(WorkerSlot& slot, Interpreter& interpreter) noexcept {
   if (options_.initializer) {
     Status initialized = run_initializer();
     if (!initialized.ok()) {
@@ -520,7 +555,12 @@ Result<Value> WorkerPool::serve() noexcept {
   PyThreadState* saved = PyEval_SaveThread();  // wait for tasks without holding this GIL
   while (std::optional<PoolTask> task = next_task()) {
     PyEval_RestoreThread(saved);
-    run_task(*task, cache);  // never leaves a Python error set: failures become results
+    slot.running.store(task->results.get(), std::memory_order_release);
+    run_task(*task, cache, slot.interrupted, slot.why);  // never leaves a Python error set
+    slot.running.store(nullptr, std::memory_order_release);
+    // Still under this GIL: an interrupt meant for this task never fires in the next.
+    interpreter.drop_pending_interrupt();
+    slot.interrupted.store(false, std::memory_order_release);
     saved = PyEval_SaveThread();
   }
   PyEval_RestoreThread(saved);

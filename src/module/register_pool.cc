@@ -360,19 +360,31 @@ PyObject* pool_submit_map(PyObject* self, PyObject* args, PyObject* kwargs) {
   return PyLong_FromSize_t(count);
 }
 
+// The TaskResults an `only` argument names: false with a Python error set if it names
+// none; `*only` stays empty for None (every stream).
+bool only_results(PyObject* argument, std::shared_ptr<TaskResults>* only) {
+  if (argument == Py_None) return true;
+  ModuleState* state = current_state();
+  if (state == nullptr) return false;
+  *only = results_of(state, argument);
+  return *only != nullptr;
+}
+
 PyObject* pool_cancel_queued(PyObject* self, PyObject* args) {
   PyObject* results_arg = Py_None;
   if (!PyArg_ParseTuple(args, "|O:cancel_queued", &results_arg)) return nullptr;
-  const TaskResults* only = nullptr;
-  std::shared_ptr<TaskResults> results;
-  if (results_arg != Py_None) {
-    ModuleState* state = current_state();
-    if (state == nullptr) return nullptr;
-    results = results_of(state, results_arg);
-    if (!results) return nullptr;
-    only = results.get();
-  }
-  return PyLong_FromSize_t(as_pool(self)->pool->cancel_queued(only));
+  std::shared_ptr<TaskResults> only;
+  if (!only_results(results_arg, &only)) return nullptr;
+  return PyLong_FromSize_t(as_pool(self)->pool->cancel_queued(only.get()));
+}
+
+PyObject* pool_interrupt_running(PyObject* self, PyObject* args) {
+  PyObject* results_arg = Py_None;
+  const char* why = "the task was interrupted";
+  if (!PyArg_ParseTuple(args, "|Os:interrupt_running", &results_arg, &why)) return nullptr;
+  std::shared_ptr<TaskResults> only;
+  if (!only_results(results_arg, &only)) return nullptr;
+  return PyLong_FromSize_t(as_pool(self)->pool->interrupt_running(only.get(), why));
 }
 
 PyObject* pool_stop(PyObject* self, PyObject* args) {
@@ -421,6 +433,9 @@ PyMethodDef pool_methods[] = {
      "submit_map(results, fn, items, chunksize=1, star=False) -> int: queue fn over items, chunksize per task."},
     {"cancel_queued", pool_cancel_queued, METH_VARARGS,
      "cancel_queued(results=None) -> int: drop queued tasks (of results only); their results become cancelled."},
+    {"interrupt_running", pool_interrupt_running, METH_VARARGS,
+     "interrupt_running(results=None, why=...) -> int: raise KeyboardInterrupt in the running tasks (of results "
+     "only); what they did not finish ends cancelled with why."},
     {"stop", pool_stop, METH_VARARGS, "stop(cancel=False): take no new tasks (dropping queued ones if cancel)."},
     {"join", pool_join, METH_NOARGS, "join(): stop, wait for the workers to finish, end the interpreters."},
     {"broken", pool_broken, METH_NOARGS, "broken() -> str | None: why the pool is broken, or None."},

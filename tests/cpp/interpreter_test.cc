@@ -671,5 +671,116 @@ TEST_F(CompletionOfAJobTest, WaitedResultSeesEverythingTheWorkerDidBefore) {
   EXPECT_EQ(written.back(), 999);
 }
 
+// ---- interrupt ----------------------------------------------------------------------
+
+// Runs Python statements in the worker's __main__ (its GIL held); None or the failure.
+Result<Value> run_in_main(const char* code) {
+  PyObject* main_module = PyImport_AddModule("__main__");  // borrowed
+  if (main_module == nullptr) return capture_python_error();
+  PyObject* globals = PyModule_GetDict(main_module);  // borrowed
+  PyRef result = PyRef::steal(PyRun_String(code, Py_file_input, globals, globals));
+  if (!result) return capture_python_error();
+  return Value::None();
+}
+
+TEST_F(WorkerTest, InterruptRaisesKeyboardInterruptInTheRunningPythonCode) {
+  auto endless = worker_->submit([this]() -> Result<Value> {
+    started_.open();
+    // 60 s: far beyond kWaitLimit, so only the interrupt ends it in time.
+    return run_in_main("import time\nend = time.monotonic() + 60\nwhile time.monotonic() < end:\n    pass\n");
+  });
+  ASSERT_TRUE(started_.wait());
+  Result<bool> raised = worker_->interrupt();
+  ASSERT_TRUE(raised.ok()) << raised.status().message();
+  EXPECT_TRUE(raised.value());
+  Result<Value> ended = wait_and_take(endless);
+  ASSERT_EQ(ended.status().code(), StatusCode::kRemoteException) << test::describe(ended);
+  EXPECT_EQ(ended.status().remote()->type_qualname, "KeyboardInterrupt");
+
+  // The worker goes on serving, with nothing left pending.
+  Result<Value> next = wait_and_take(worker_->submit([] { return run_in_main("x = sum(range(1000))\n"); }));
+  EXPECT_TRUE(next.ok()) << test::describe(next);
+}
+
+TEST_F(WorkerTest, InterruptOfAnIdleInterpreterRaisesNothing) {
+  Result<bool> raised = worker_->interrupt();
+  ASSERT_TRUE(raised.ok()) << raised.status().message();
+  EXPECT_FALSE(raised.value());
+  Result<Value> next = wait_and_take(worker_->submit([] { return run_in_main("x = sum(range(1000))\n"); }));
+  EXPECT_TRUE(next.ok()) << test::describe(next);
+}
+
+TEST_F(WorkerTest, ConfirmRunsUnderTheWorkersGilAndCanDecline) {
+  auto held = worker_->submit([this]() -> Result<Value> {
+    started_.open();
+    bool released;
+    Py_BEGIN_ALLOW_THREADS  // lets interrupt() take this GIL while the job waits
+    released = release_.wait();
+    Py_END_ALLOW_THREADS
+    if (!released) return Status(StatusCode::kTimeout, "never released");
+    return Value::Str("released");
+  });
+  ASSERT_TRUE(started_.wait());
+  int64_t seen_id = -1;
+  Result<bool> declined = worker_->interrupt([&seen_id] {
+    seen_id = PyInterpreterState_GetID(PyInterpreterState_Get());
+    return false;
+  });
+  ASSERT_TRUE(declined.ok()) << declined.status().message();
+  EXPECT_FALSE(declined.value());
+  EXPECT_EQ(seen_id, worker_->id());
+  release_.open();
+  Result<Value> result = wait_and_take(held);
+  ASSERT_TRUE(result.ok()) << test::describe(result);
+  EXPECT_EQ(result.value(), Value::Str("released"));
+}
+
+TEST_F(WorkerTest, AnInterruptThatDidNotFireNeverReachesTheNextJob) {
+  // The held job runs no bytecode after the interrupt: it ends with it still pending.
+  auto held = worker_->submit([this]() -> Result<Value> {
+    started_.open();
+    bool released;
+    Py_BEGIN_ALLOW_THREADS
+    released = release_.wait();
+    Py_END_ALLOW_THREADS
+    if (!released) return Status(StatusCode::kTimeout, "never released");
+    return Value::Str("released");
+  });
+  ASSERT_TRUE(started_.wait());
+  Result<bool> raised = worker_->interrupt();
+  ASSERT_TRUE(raised.ok()) << raised.status().message();
+  EXPECT_TRUE(raised.value());
+  release_.open();
+  Result<Value> result = wait_and_take(held);
+  ASSERT_TRUE(result.ok()) << test::describe(result);
+  Result<Value> next = wait_and_take(worker_->submit([] { return run_in_main("x = sum(range(1000))\n"); }));
+  EXPECT_TRUE(next.ok()) << test::describe(next);
+}
+
+TEST_F(WorkerTest, InterruptAfterCloseIsNotFoundAndFromInsideIsAnInterpreterError) {
+  Result<Value> inside = wait_and_take(worker_->submit([worker_ptr = worker_.get()]() -> Result<Value> {
+    Result<bool> raised = worker_ptr->interrupt();
+    return Value::Int(static_cast<int>(raised.status().code()));
+  }));
+  ASSERT_TRUE(inside.ok()) << test::describe(inside);
+  EXPECT_EQ(inside.value(), Value::Int(static_cast<int>(StatusCode::kInterpreterError)));
+  ASSERT_TRUE(worker_->close().ok());
+  EXPECT_EQ(worker_->interrupt().status().code(), StatusCode::kNotFound);
+}
+
+TEST_F(WorkerTest, InterruptWithTheMainGilHeldReleasesIt) {
+  auto endless = worker_->submit([this]() -> Result<Value> {
+    started_.open();
+    return run_in_main("import time\nend = time.monotonic() + 60\nwhile time.monotonic() < end:\n    pass\n");
+  });
+  ASSERT_TRUE(started_.wait());
+  MainGil gil;
+  Result<bool> raised = worker_->interrupt();
+  ASSERT_TRUE(raised.ok()) << raised.status().message();
+  EXPECT_TRUE(raised.value());
+  EXPECT_EQ(PyThreadState_Get(), test::main_thread_state());  // the main GIL is back
+  EXPECT_EQ(wait_and_take(endless).status().code(), StatusCode::kRemoteException);
+}
+
 }  // namespace
 }  // namespace manycore

@@ -3,10 +3,14 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <cstdlib>
+#include <filesystem>
+#include <fstream>
 #include <map>
 #include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <unistd.h>
@@ -368,6 +372,154 @@ TEST(TaskResultsTest, WrongOrderIsAnInvalidArgument) {
   TaskResults arrival(TaskResults::Order::kArrival);
   EXPECT_EQ(ordered.take_arrived(0.0).status().code(), StatusCode::kInvalidArgument);
   EXPECT_EQ(arrival.take_in_order(0.0, 1).status().code(), StatusCode::kInvalidArgument);
+}
+
+// ---- interrupt_running --------------------------------------------------------------
+
+// A module of Python tasks that run bytecode until interrupted, importable by the
+// workers of spinning_pool().
+constexpr const char* kSpinModule = R"(import time
+
+def spin(seconds, started):
+    open(started, "w").close()
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        pass
+    return "finished"
+
+def spin_catching(seconds, started):
+    try:
+        return spin(seconds, started)
+    except KeyboardInterrupt:
+        return "caught"
+)";
+
+std::string spin_directory() {
+  const std::string directory = ::testing::TempDir() + "manycore_spin_" + std::to_string(::getpid());
+  std::filesystem::create_directories(directory);
+  std::ofstream(directory + "/manycore_spin_tasks.py") << kSpinModule;
+  return directory;
+}
+
+std::shared_ptr<WorkerPool> spinning_pool(size_t workers) {
+  PoolOptions options;
+  options.workers = workers;
+  {
+    test::MainGil gil;
+    options.interpreter.sys_path = test::main_sys_path();
+  }
+  options.interpreter.sys_path.insert(options.interpreter.sys_path.begin(), spin_directory());
+  Result<std::shared_ptr<WorkerPool>> created = WorkerPool::create(std::move(options));
+  EXPECT_TRUE(created.ok()) << created.status().message();
+  return created.ok() ? created.take_value() : nullptr;
+}
+
+// A fresh path for a task's "started" file; bounded wait for it to appear.
+std::string started_path(const char* name) {
+  std::string path = spin_directory() + "/" + name + "_" + std::to_string(::getpid());
+  std::filesystem::remove(path);
+  return path;
+}
+bool wait_for_file(const std::string& path) {
+  for (int i = 0; i < 2000 && !std::filesystem::exists(path); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  return std::filesystem::exists(path);
+}
+
+// Runs callable(*arguments) as the one task of a stream of its own; its result.
+Result<Value> run_alone(WorkerPool& pool, std::shared_ptr<const Value> callable, Value arguments) {
+  auto results = std::make_shared<TaskResults>(TaskResults::Order::kByTicket);
+  Status submitted = pool.submit(tasks_for(results, std::move(callable), {std::move(arguments)}));
+  if (!submitted.ok()) return submitted;
+  results->close();
+  std::vector<Result<Value>> all = take_all_in_order(*results);
+  if (all.size() != 1) return Status(StatusCode::kInternal, std::to_string(all.size()) + " results for one task");
+  return std::move(all[0]);
+}
+
+TEST(WorkerPoolTest, InterruptRunningStopsOneStreamsTaskAndCancelsTheRestOfItsChunk) {
+  auto pool = spinning_pool(2);
+  ASSERT_TRUE(pool);
+  auto stopped = std::make_shared<TaskResults>(TaskResults::Order::kByTicket);
+  auto spared = std::make_shared<TaskResults>(TaskResults::Order::kByTicket);
+  const std::string stopped_started = started_path("stopped"), spared_started = started_path("spared");
+  auto spin = reference("manycore_spin_tasks", "spin");
+  // One chunk of three calls: 60 s (far beyond kWaitLimit) then two that never start.
+  std::vector<Value> calls = {args({Value::Float(60), Value::Str(stopped_started)}),
+                              args({Value::Float(0), Value::Str(stopped_started)}),
+                              args({Value::Float(0), Value::Str(stopped_started)})};
+  ASSERT_TRUE(pool->submit(tasks_for(stopped, spin, calls, /*chunk=*/3)).ok());
+  ASSERT_TRUE(pool->submit(tasks_for(spared, spin, {args({Value::Float(0.5), Value::Str(spared_started)})})).ok());
+  ASSERT_TRUE(wait_for_file(stopped_started));
+  ASSERT_TRUE(wait_for_file(spared_started));
+  EXPECT_EQ(pool->interrupt_running(stopped.get(), "stopped by the test"), 1u);
+  stopped->close();
+  spared->close();
+  std::vector<Result<Value>> all = take_all_in_order(*stopped);
+  ASSERT_EQ(all.size(), 3u);
+  for (const auto& result : all) {
+    EXPECT_EQ(result.status().code(), StatusCode::kCancelled) << test::describe(result);
+    EXPECT_EQ(result.status().message(), "stopped by the test");
+  }
+  std::vector<Result<Value>> other = take_all_in_order(*spared);
+  ASSERT_EQ(other.size(), 1u);
+  ASSERT_TRUE(other[0].ok()) << test::describe(other[0]);
+  EXPECT_EQ(other[0].value(), Value::Str("finished"));
+}
+
+TEST(WorkerPoolTest, ATaskThatCatchesTheInterruptKeepsItsResultAndTheWorkerGoesOn) {
+  auto pool = spinning_pool(1);
+  ASSERT_TRUE(pool);
+  auto results = std::make_shared<TaskResults>(TaskResults::Order::kByTicket);
+  const std::string started = started_path("catching");
+  ASSERT_TRUE(pool->submit(tasks_for(results, reference("manycore_spin_tasks", "spin_catching"),
+                                     {args({Value::Float(60), Value::Str(started)})}))
+                  .ok());
+  ASSERT_TRUE(wait_for_file(started));
+  EXPECT_EQ(pool->interrupt_running(nullptr, "unused"), 1u);
+  results->close();
+  std::vector<Result<Value>> caught = take_all_in_order(*results);
+  ASSERT_EQ(caught.size(), 1u);
+  ASSERT_TRUE(caught[0].ok()) << test::describe(caught[0]);
+  EXPECT_EQ(caught[0].value(), Value::Str("caught"));
+
+  // The worker serves the next task, with nothing pending from the interrupt.
+  Result<Value> next = run_alone(*pool, reference("manycore_spin_tasks", "spin"),
+                                 args({Value::Float(0.05), Value::Str(started)}));
+  ASSERT_TRUE(next.ok()) << test::describe(next);
+  EXPECT_EQ(next.value(), Value::Str("finished"));
+}
+
+TEST(WorkerPoolTest, InterruptRunningOnAnIdlePoolInterruptsNothing) {
+  auto pool = make_pool(2);
+  ASSERT_TRUE(pool);
+  EXPECT_EQ(pool->interrupt_running(nullptr, "nothing runs"), 0u);
+  auto results = std::make_shared<TaskResults>(TaskResults::Order::kByTicket);
+  std::vector<Value> calls(20, args({Value::Int(-3)}));
+  ASSERT_TRUE(pool->submit(tasks_for(results, reference("builtins", "abs"), calls)).ok());
+  results->close();
+  std::vector<Result<Value>> all = take_all_in_order(*results);
+  ASSERT_EQ(all.size(), 20u);
+  for (const auto& result : all) EXPECT_TRUE(result.ok()) << test::describe(result);
+}
+
+TEST(WorkerPoolTest, StopCancellingThenInterruptEndsThePoolAtOnce) {
+  // Pool.terminate(): drop what is queued, interrupt what runs, join.
+  auto pool = spinning_pool(1);
+  ASSERT_TRUE(pool);
+  auto results = std::make_shared<TaskResults>(TaskResults::Order::kByTicket);
+  const std::string started = started_path("terminated");
+  std::vector<Value> calls(4, args({Value::Float(60), Value::Str(started)}));
+  ASSERT_TRUE(pool->submit(tasks_for(results, reference("manycore_spin_tasks", "spin"), calls)).ok());
+  ASSERT_TRUE(wait_for_file(started));
+  pool->stop(/*cancel_queued=*/true);
+  EXPECT_EQ(pool->interrupt_running(nullptr, "terminated"), 1u);
+  EXPECT_TRUE(pool->join().ok());
+  results->close();
+  std::vector<Result<Value>> all = take_all_in_order(*results);
+  ASSERT_EQ(all.size(), 4u);
+  for (const auto& result : all) EXPECT_EQ(result.status().code(), StatusCode::kCancelled);
 }
 
 }  // namespace

@@ -377,15 +377,19 @@ def test_exit_with_work_in_flight_is_clean(tmp_path):
     assert result.stdout == "exiting\n"
 
 
-def test_ctrl_c_while_waiting_on_map_stops_cleanly(tmp_path):
+@pytest.mark.parametrize("chunksize", [1, 4])
+def test_ctrl_c_while_waiting_on_map_stops_cleanly(tmp_path, chunksize):
+    # Every task would wait 600 s: the program ends at once only because Ctrl-C
+    # interrupts the map's running tasks too (as SIGINT reaches process-pool workers).
     result, elapsed, outcome = interrupt_while_waiting(tmp_path / "interrupted.py", (
         "import manycore\n"
         "from helpers import pool_tasks\n"
+        f"never = {str(tmp_path / 'never')!r}\n"
         "with manycore.InterpreterPoolExecutor(2) as pool:\n"
         "    print('ready', flush=True)\n"
-        "    list(pool.map(pool_tasks.sleep_then_return, [0.2] * 200))\n"
+        f"    list(pool.map(pool_tasks.wait_long, [never] * 40, chunksize={chunksize}))\n"
     ))
     assert result.returncode == -signal.SIGINT, outcome
-    assert elapsed < 5, outcome  # only the running tasks were waited for
+    assert elapsed < 5, outcome  # the running tasks were interrupted, not waited for
     assert result.stderr.rstrip().endswith("KeyboardInterrupt"), outcome
     assert "Fatal Python error" not in result.stderr, outcome

@@ -1,5 +1,6 @@
 """tests/python/test_pool.py: manycore.Pool, the multiprocessing.Pool-compatible pool of worker interpreters."""
 
+import concurrent.futures
 import multiprocessing
 import os
 import signal
@@ -253,18 +254,31 @@ def test_join_while_running_raises():
     running.terminate()
 
 
-def test_terminate_drops_queued_tasks(tmp_path):
+def test_terminate_interrupts_running_tasks_and_drops_queued_ones(tmp_path):
     terminated = manycore.Pool(1)
-    started, release = tmp_path / "started", tmp_path / "release"
-    running = terminated.apply_async(pool_tasks.touch_then_wait, (str(started), str(release), TIMEOUT))
+    started, never = tmp_path / "started", tmp_path / "never"
+    # 600 s: only the interrupt ends it before the test's own timeout.
+    running = terminated.apply_async(pool_tasks.touch_then_wait, (str(started), str(never), 600))
     assert pool_tasks.wait_for_file(str(started), TIMEOUT)
     queued = [terminated.apply_async(pool_tasks.square, (i,)) for i in range(5)]
-    threading.Timer(0.2, release.touch).start()
+    begun = time.monotonic()
     terminated.terminate()
-    assert running.get(0) is True  # terminate waited for the running task
+    assert time.monotonic() - begun < TIMEOUT
+    with pytest.raises(concurrent.futures.CancelledError, match=r"stopped by Pool.terminate\(\)"):
+        running.get(0)
+    assert running.ready() and not running.successful()
     for result in queued:
-        with pytest.raises(Exception, match="cancelled"):
+        with pytest.raises(concurrent.futures.CancelledError, match="cancelled"):
             result.get(0)
+
+
+def test_terminate_keeps_the_result_of_a_task_that_handles_the_interrupt(tmp_path):
+    terminated = manycore.Pool(1)
+    started = tmp_path / "started"
+    running = terminated.apply_async(pool_tasks.wait_catching_interrupt, (str(started), 600))
+    assert pool_tasks.wait_for_file(str(started), TIMEOUT)
+    terminated.terminate()
+    assert running.get(0) == "interrupted"
 
 
 def test_context_manager_terminates():
@@ -332,15 +346,25 @@ def test_exit_with_work_in_flight_is_clean():
     assert result.stdout == "exiting\n"
 
 
-def test_ctrl_c_while_waiting_on_map_stops_cleanly(tmp_path):
+@pytest.mark.parametrize("call", [
+    "pool.map(pool_tasks.wait_long, [never] * 20, chunksize=1)",
+    "list(pool.imap(pool_tasks.wait_long, [never] * 20))",
+    "list(pool.imap_unordered(pool_tasks.wait_long, [never] * 20))",
+    "pool.map_async(pool_tasks.wait_long, [never] * 20, chunksize=1).get()",
+])
+def test_ctrl_c_while_waiting_on_map_stops_cleanly(tmp_path, call):
+    # Every task would wait 600 s for a file that never appears: the program ends at
+    # once only because Ctrl-C interrupts the running tasks too (as SIGINT reaches the
+    # workers of a multiprocessing.Pool).
     result, elapsed, outcome = interrupt_while_waiting(tmp_path / "interrupted.py", (
         "import manycore\n"
         "from helpers import pool_tasks\n"
+        f"never = {str(tmp_path / 'never')!r}\n"
         "with manycore.Pool(2) as pool:\n"
         "    print('ready', flush=True)\n"
-        "    pool.map(pool_tasks.sleep_then_return, [0.2] * 200, chunksize=1)\n"
+        f"    {call}\n"
     ))
     assert result.returncode == -signal.SIGINT, outcome
-    assert elapsed < 5, outcome  # only the running tasks were waited for
+    assert elapsed < 5, outcome  # the running tasks were interrupted, not waited for
     assert result.stderr.rstrip().endswith("KeyboardInterrupt"), outcome
     assert "Fatal Python error" not in result.stderr, outcome

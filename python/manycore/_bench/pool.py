@@ -214,6 +214,10 @@ class StdlibInterpreterPool:
     """W stdlib interpreters, each looping in a thread of its own over one shared task queue."""
 
     key = "stdlib_pool"
+    # Seconds to wait, untimed, after each of its runs: its idle workers poll every
+    # 0.1 ms for ~0.1 s before they back off to 2 ms, and that burst took CPU from the
+    # model timed next (measured: the executor, timed right after it, lost 1-2% at W=2).
+    settle_s = 0.25
 
     def __init__(self, modules):
         self.interpreters, self.queues, self.transport = modules
@@ -322,6 +326,7 @@ def measure(workload, workers, cases, stdlib_modules, repeat, errors, with_seque
                         break
                     timings.setdefault((model.key, name), (model.label, []))[1].append(seconds)
                     outcome = None  # 64 MiB of results must not stay alive while the next model runs
+                    time.sleep(getattr(model, "settle_s", 0))
     finally:
         for model in prepared:
             try:

@@ -126,3 +126,19 @@ def fail_on_two(x):
 
 def module_loaded(name):
     return name in sys.modules
+
+
+def wait_catching_interrupt(started, timeout):
+    """Creates `started`, waits up to timeout s; returns "interrupted" if KeyboardInterrupt reached it."""
+    with open(started, "w"):
+        pass
+    try:
+        wait_for_file(started + ".never", timeout)
+    except KeyboardInterrupt:
+        return "interrupted"
+    return "waited"
+
+
+def wait_long(path):
+    """wait_for_file(path, 600): a task that only an interrupt ends within a test's time."""
+    return wait_for_file(path, 600)
