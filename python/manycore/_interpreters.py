@@ -113,6 +113,15 @@ class Interpreter:
         """Whether this interpreter is running (or has queued) a call."""
         return _core.is_running(self._id)
 
+    def interrupt(self):
+        """Raises KeyboardInterrupt in the call running in this interpreter; True if one ran.
+
+        It arrives at the call's next bytecode (a call blocked in C, e.g. time.sleep,
+        sees it when that returns); its caller gets the KeyboardInterrupt, as from
+        any exception of the call. Queued calls are not touched. Not part of PEP 734.
+        """
+        return _core.interrupt(self._id)
+
     def close(self):
         """Ends the interpreter. InterpreterError if it is running; closing twice raises InterpreterNotFoundError."""
         _core.close(self._id)

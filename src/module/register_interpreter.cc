@@ -200,6 +200,20 @@ PyObject* close_interpreter(PyObject* module, PyObject* arg) {
   Py_RETURN_NONE;
 }
 
+PyObject* interrupt_interpreter(PyObject* module, PyObject* arg) {
+  ModuleState* state = get_state(module);
+  long long id = PyLong_AsLongLong(arg);
+  if (id == -1 && PyErr_Occurred()) return nullptr;
+  if (id == runtime::current_interpreter_id()) {
+    return PyErr_Format(state->InterpreterError, "interpreter %lld cannot interrupt itself: raise instead", id);
+  }
+  std::shared_ptr<Interpreter> interpreter = find_or_raise(state, id);
+  if (!interpreter) return nullptr;
+  Result<bool> raised = interpreter->interrupt();
+  if (!raised.ok()) return raise_status(state, raised.status());
+  return PyBool_FromLong(raised.value());
+}
+
 PyObject* close_all(PyObject* module, PyObject*) {
   // Worker pools first: their interpreters run serving loops that end only when asked.
   Status pools_joined = WorkerPool::join_all();
@@ -298,6 +312,8 @@ PyMethodDef interpreter_functions[] = {
     {"get_current", get_current, METH_NOARGS, "get_current() -> int: id of the calling interpreter."},
     {"get_main", get_main, METH_NOARGS, "get_main() -> int: id of the main interpreter."},
     {"is_running", is_running, METH_O, "is_running(id) -> bool: whether a call runs or waits in it."},
+    {"interrupt", interrupt_interpreter, METH_O,
+     "interrupt(id) -> bool: raise KeyboardInterrupt in the call running there; whether one ran."},
     {"exists", exists, METH_O, "exists(id) -> bool: whether the interpreter is alive."},
     {"call", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(call)), METH_VARARGS | METH_KEYWORDS,
      "call(id, callable, args, kwargs=None, raise_original=True): run callable(*args, **kwargs) there; "

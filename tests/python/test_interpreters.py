@@ -124,6 +124,29 @@ def test_close_running_interpreter_raises(interp, pipe):
     assert interp.call(remote.add, 1, 2) == 3
 
 
+def test_interrupt_stops_the_running_call_and_the_interpreter_goes_on(interp, pipe):
+    started_r, started_w = pipe
+    assert interp.interrupt() is False  # nothing runs
+    handle = interp.call_in_thread(remote.signal_then_spin, started_w, 600)
+    assert remote.wait_for_byte(started_r, TIMEOUT), "the call never started"
+    assert interp.interrupt() is True
+    with pytest.raises(KeyboardInterrupt) as raised:
+        handle.result(timeout=TIMEOUT)
+    assert isinstance(raised.value.__cause__, manycore.ExecutionFailed)
+    assert "signal_then_spin" in raised.value.__cause__.excinfo.formatted
+    assert not interp.is_running()
+    assert interp.call(remote.add, 1, 2) == 3  # nothing left pending
+
+
+def test_interrupt_refuses_the_current_and_closed_interpreters():
+    with pytest.raises(manycore.InterpreterError, match="cannot interrupt itself"):
+        manycore.get_main().interrupt()
+    closed = manycore.create()
+    closed.close()
+    with pytest.raises(manycore.InterpreterNotFoundError):
+        closed.interrupt()
+
+
 def test_closed_interpreter_raises_not_found():
     interp = manycore.create()
     interp.close()

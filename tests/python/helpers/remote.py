@@ -122,6 +122,15 @@ def signal_then_block(write_fd, read_fd, timeout):
     return wait_for_byte(read_fd, timeout)
 
 
+def signal_then_spin(write_fd, seconds):
+    """Tells the caller it started, then runs Python bytecode for `seconds`; returns "finished"."""
+    os.write(write_fd, b"x")
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        pass
+    return "finished"
+
+
 def spin_holding_gil(flag_path, timeout):
     """Spins in pure Python until byte 0 of flag_path's mapping becomes 1.
 
