@@ -18,7 +18,7 @@ import threading
 import time
 import weakref
 
-from . import _compat, _core, _transport
+from . import _compat, _core, _worker
 from ._errors import InterpreterError
 
 _live_owners = weakref.WeakSet()
@@ -50,7 +50,7 @@ def start_pool(workers, initializer, initargs):
         raise ValueError(f"the number of workers must be at least 1, got {workers}")
     if initializer is not None and not callable(initializer):
         raise TypeError(f"initializer must be a callable, not {type(initializer).__name__}")
-    if _transport.running_main_script:
+    if _worker.running_main_script:
         raise InterpreterError(
             "a manycore pool was created while the main script was being imported in a manycore "
             "interpreter (to find a function defined in it); put the script's entry point under "

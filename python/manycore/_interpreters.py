@@ -4,7 +4,7 @@ import marshal
 import sys
 import types
 
-from . import _compat, _core, _transport, _worker
+from . import _compat, _core, _worker
 from ._errors import ExecutionFailed, InterpreterError, InterpreterNotFoundError, NotShareableError
 
 __all__ = [
@@ -18,7 +18,7 @@ def create():
 
     It sees the caller's ``sys.path`` and lives until ``close()`` or interpreter exit.
     """
-    if _transport.running_main_script:
+    if _worker.running_main_script:
         raise InterpreterError(
             "manycore.create() was called while the main script was being imported in a manycore "
             "interpreter (to find a function defined in it); put the script's entry point under "

@@ -23,13 +23,13 @@ import sys
 import threading
 import types
 
+from . import _worker
+
 _PROTOCOL = 5
 _FUNCTION_CACHE_LIMIT = 4096
 # blob -> rebuilt function, per interpreter (this module is per interpreter).
 _function_cache = {}
 _state = threading.local()
-# True while this interpreter runs the main script as __mp_main__ (see _main_object).
-running_main_script = False
 
 
 class _SelfReference:
@@ -84,15 +84,14 @@ def _main_object(path, qualname):
         sys.modules["__mp_main__"] = module
         with open(path, "rb") as source:
             code = compile(source.read(), path, "exec")
-        global running_main_script
-        running_main_script = True
+        _worker.running_main_script = True
         try:
             exec(code, module.__dict__)
         except BaseException:
             del sys.modules["__mp_main__"]
             raise
         finally:
-            running_main_script = False
+            _worker.running_main_script = False
     return _lookup(module, qualname)
 
 

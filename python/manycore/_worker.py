@@ -8,6 +8,12 @@ import importlib.machinery
 import marshal
 import sys
 
+# True while this interpreter runs the main script as __mp_main__ (set by
+# _transport._main_object). It lives here, not in _transport, so that checking it
+# does not import _transport and pickle: an interpreter that never pickles starts
+# ~10 ms faster without them (docs/benchmarks.md, bench cpu).
+running_main_script = False
+
 _NOT_ISOLATED_MARKERS = ("does not support loading in subinterpreters", "not supported in subinterpreters")
 
 
