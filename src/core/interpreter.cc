@@ -1,6 +1,7 @@
 // src/core/interpreter.cc: the worker thread that creates, serves and ends one own-GIL subinterpreter.
 #include "manycore/interpreter.h"
 
+#include "call.h"
 #include "manycore/runtime.h"
 #include "pyref.h"
 #include "wait.h"
@@ -135,7 +136,7 @@ std::shared_ptr<Completion> Interpreter::submit_call(Value callable, Value args,
     if (!PyTuple_Check(positional.get()) || (keywords && !PyDict_Check(keywords.get()))) {
       return Status(StatusCode::kInvalidArgument, "submit_call needs a tuple of arguments and a dict of keywords");
     }
-    PyRef result = PyRef::steal(PyObject_Call(function.get(), positional.get(), keywords.get()));
+    PyRef result = PyRef::steal(internal::call_callable(function.get(), positional.get(), keywords.get()));
     if (!result) return capture_python_error();
     return encode(result.get());
   });

@@ -6,6 +6,7 @@
 #include <thread>
 #include <unordered_map>
 
+#include "call.h"
 #include "manycore/runtime.h"
 #include "pyref.h"
 #include "wait.h"
@@ -257,7 +258,7 @@ class FunctionCache {
 
 Result<Value> call_one(PyObject* function, const Value& arguments, bool single_argument, PyObject* keywords) {
   PyRef result;
-  if (single_argument && keywords == nullptr) {
+  if (single_argument && keywords == nullptr && !internal::needs_main_frame(function)) {
     PyRef argument = PyRef::steal(decode(arguments));
     if (!argument) return capture_python_error();
     result = PyRef::steal(PyObject_CallOneArg(function, argument.get()));
@@ -266,12 +267,12 @@ Result<Value> call_one(PyObject* function, const Value& arguments, bool single_a
     if (!argument) return capture_python_error();
     PyRef positional = PyRef::steal(PyTuple_Pack(1, argument.get()));
     if (!positional) return capture_python_error();
-    result = PyRef::steal(PyObject_Call(function, positional.get(), keywords));
+    result = PyRef::steal(internal::call_callable(function, positional.get(), keywords));
   } else {
     PyRef positional = PyRef::steal(decode(arguments));
     if (!positional) return capture_python_error();
     if (!PyTuple_Check(positional.get())) return Status(StatusCode::kInvalidArgument, "task arguments must be a tuple");
-    result = PyRef::steal(PyObject_Call(function, positional.get(), keywords));
+    result = PyRef::steal(internal::call_callable(function, positional.get(), keywords));
   }
   if (!result) return capture_python_error();
   return encode(result.get());
@@ -521,7 +522,7 @@ Status WorkerPool::run_initializer() {
   PyRef arguments = PyRef::steal(decode(options_.initargs));
   if (!arguments) return capture_python_error();
   if (!PyTuple_Check(arguments.get())) return Status(StatusCode::kInvalidArgument, "initargs must be a tuple");
-  PyRef result = PyRef::steal(PyObject_Call(function.get(), arguments.get(), nullptr));
+  PyRef result = PyRef::steal(internal::call_callable(function.get(), arguments.get(), nullptr));
   if (!result) return capture_python_error();
   return Status::Ok();
 }

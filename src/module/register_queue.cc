@@ -49,9 +49,11 @@ PyObject* queue_new(PyTypeObject* type, PyObject* args, PyObject* kwargs) {
     int overflow = 0;
     maxsize = PyLong_AsLongLongAndOverflow(maxsize_arg, &overflow);
     if (maxsize == -1 && PyErr_Occurred()) return nullptr;
-    if (overflow != 0 || maxsize < 0) {
-      return PyErr_Format(PyExc_ValueError, "maxsize must be between 0 (unbounded) and 2**63-1, got %R", maxsize_arg);
+    if (overflow > 0) {
+      return PyErr_Format(PyExc_ValueError, "maxsize must be at most 2**63-1 (or <= 0 for unbounded), got %R",
+                          maxsize_arg);
     }
+    if (overflow < 0 || maxsize < 0) maxsize = 0;  // as queue.Queue and PEP 734: <= 0 is unbounded
   }
   return new_shared_wrapper(type, std::make_shared<Queue>(static_cast<size_t>(maxsize)));
 }

@@ -347,6 +347,25 @@ TEST_F(WorkerTest, SubmitCallPassesKeywords) {
   EXPECT_EQ(result.value(), Value::Int(255));
 }
 
+TEST_F(WorkerTest, FrameReadingBuiltinsRunAsIfCalledFromMain) {
+  // From C there is no Python frame: without call.h these raise "frame does not exist".
+  Result<Value> stored = worker_->call(Value::Reference("builtins", "exec"), Value::Tuple({Value::Str("y = 6 * 7")}));
+  ASSERT_TRUE(stored.ok()) << stored.status().message();
+  Result<Value> read = worker_->call(Value::Reference("builtins", "eval"), Value::Tuple({Value::Str("y")}));
+  ASSERT_TRUE(read.ok()) << read.status().message();
+  EXPECT_EQ(read.value(), Value::Int(42));
+  Result<Value> module_name = worker_->call(Value::Reference("builtins", "eval"), Value::Tuple({Value::Str("__name__")}));
+  ASSERT_TRUE(module_name.ok()) << module_name.status().message();
+  EXPECT_EQ(module_name.value(), Value::Str("__main__"));
+  Result<Value> failed = worker_->call(Value::Reference("builtins", "eval"), Value::Tuple({Value::Str("1 +")}));
+  ASSERT_EQ(failed.status().code(), StatusCode::kRemoteException);
+  EXPECT_EQ(failed.status().remote()->type_qualname, "SyntaxError");
+  Result<Value> names = worker_->call(Value::Reference("builtins", "eval"),
+                                      Value::Tuple({Value::Str("'__manycore_call__' in dir()")}));
+  ASSERT_TRUE(names.ok()) << names.status().message();
+  EXPECT_EQ(names.value(), Value::Bool(false));
+}
+
 TEST_F(WorkerTest, SubmitCallRejectsArgumentsThatAreNotATuple) {
   Result<Value> not_tuple = worker_->call(Value::Reference("builtins", "len"), Value::List({Value::Str("x")}));
   EXPECT_EQ(not_tuple.status().code(), StatusCode::kInvalidArgument);

@@ -60,6 +60,29 @@ def test_builtin_methods_and_staticmethods(interp):
     assert interp.call(str.upper, "x") == "X"
 
 
+def test_builtins_that_read_the_callers_frame_see_the_interpreters_main():
+    # Called from C they would have no frame ("SystemError: frame does not exist").
+    with manycore.create() as interp:
+        interp.prepare_main(x=20)
+        assert interp.call(eval, "x + 1") == 21
+        interp.call(exec, "y = x * 2")
+        assert interp.call(eval, "y") == 40
+        assert interp.call(eval, "x", {"x": 5}) == 5  # explicit globals still win
+        assert interp.call(vars)["y"] == 40
+        assert "y" in interp.call(dir)
+        assert "__manycore_call__" not in interp.call(globals)
+        assert interp.call(locals)["x"] == 20
+        with pytest.raises(NameError, match="missing"):
+            interp.call(eval, "missing")
+        assert "__manycore_call__" not in interp.call(dir)
+
+
+def test_pools_run_frame_reading_builtins_in_the_workers_main():
+    with manycore.Pool(1) as pool:
+        assert pool.map(eval, ["1 + 1", "len('abc')"]) == [2, 3]
+        assert pool.apply(eval, ("2 ** 10",)) == 1024
+
+
 # ---- by value: lambdas and closures -------------------------------------------------
 
 def test_lambda(interp):
