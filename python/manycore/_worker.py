@@ -74,8 +74,14 @@ def _install():
 def exec_in_main(kind, payload):
     """Runs source text or a marshalled code object in this interpreter's __main__."""
     namespace = sys.modules["__main__"].__dict__
-    code = compile(payload, "<string>", "exec") if kind == "source" else marshal.loads(payload)
-    exec(code, namespace)
+    try:
+        code = compile(payload, "<string>", "exec") if kind == "source" else marshal.loads(payload)
+        exec(code, namespace)
+    except BaseException as error:
+        # The remote traceback starts at the user's code, as the stdlib's does: this
+        # helper's frame is dropped, and a bare raise adds no new one.
+        error.__traceback__ = error.__traceback__.tb_next
+        raise
 
 
 def prepare_main(namespace):

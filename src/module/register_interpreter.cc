@@ -8,6 +8,7 @@
 #include "manycore/runtime.h"
 #include "pyref.h"
 #include "state.h"
+#include "timeout.h"
 
 namespace manycore::module {
 
@@ -85,10 +86,7 @@ int pending_wait_for(PyObject* self, PyObject* timeout) {
   PendingCall* pending = as_pending(self);
   if (pending->outcome) return 1;
   std::optional<double> seconds;
-  if (timeout != nullptr && timeout != Py_None) {
-    seconds = PyFloat_AsDouble(timeout);
-    if (PyErr_Occurred()) return -1;
-  }
+  if (!parse_timeout(timeout, seconds)) return -1;
   Status waited = pending->completion->wait(seconds);
   if (waited.code() == StatusCode::kTimeout) return 0;
   if (!waited.ok()) {

@@ -1,4 +1,4 @@
-// src/module/timeout.cc: parsing of the `timeout` argument shared by blocking calls (queues, channels, select).
+// src/module/timeout.cc: parsing of the `timeout` argument shared by blocking calls (calls, queues, channels, select, pools).
 #include "timeout.h"
 
 #include <cmath>

@@ -1,4 +1,4 @@
-// src/module/timeout.h: parsing of the `timeout` argument shared by blocking calls (queues, channels, select).
+// src/module/timeout.h: parsing of the `timeout` argument shared by blocking calls (calls, queues, channels, select, pools).
 #pragma once
 
 #include <Python.h>

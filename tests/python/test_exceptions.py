@@ -122,12 +122,16 @@ def test_exec_raises_execution_failed(interp):
     assert error.excinfo.msg == "'missing'"
     assert 'File "<string>", line 1' in error.excinfo.formatted
     assert str(error).startswith("KeyError: 'missing'")
+    # The traceback starts at the executed code, not in manycore's own helper.
+    assert error.excinfo.formatted.splitlines()[1].startswith('  File "<string>", line 1')
+    assert "_worker.py" not in error.excinfo.formatted
 
 
 def test_exec_syntax_error_raises_execution_failed(interp):
     error = remote_failure(lambda: interp.exec("def broken(:"))
     assert type(error) is manycore.ExecutionFailed
     assert error.excinfo.type.__qualname__ == "SyntaxError"
+    assert "_worker.py" not in error.excinfo.formatted and "def broken(:" in error.excinfo.formatted
 
 
 def test_exec_of_a_function_that_raises(interp):

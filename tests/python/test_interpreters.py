@@ -349,6 +349,12 @@ def test_call_in_thread_timeouts(interp, pipe):
             handle.result(timeout=0.01)
         with pytest.raises(TimeoutError):
             handle.exception(timeout=0.01)
+        with pytest.raises(ValueError, match="non-negative"):
+            handle.result(timeout=math.nan)
+        with pytest.raises(ValueError, match="non-negative"):
+            handle.join(timeout=-1)
+        with pytest.raises(TypeError, match="timeout must be a number"):
+            handle.join(timeout="1")
     finally:
         release()
 
