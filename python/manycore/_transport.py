@@ -205,8 +205,14 @@ class _Pickler(pickle.Pickler):
             return _reduce_function(obj)
         if isinstance(obj, type) and obj.__module__ == "__main__" and "<" not in obj.__qualname__:
             path = _main_script()
-            if path is not None:
-                return (_main_object, (path, obj.__qualname__))
+            if path is None:
+                # By reference it would fail only in the receiver, with an AttributeError.
+                raise pickle.PicklingError(
+                    f"class {obj.__qualname__!r} is defined in __main__, which has no script file here "
+                    "(a REPL, a notebook, python -c or stdin), so another interpreter cannot find it; "
+                    "define the class in a module and import it"
+                )
+            return (_main_object, (path, obj.__qualname__))
         if isinstance(obj, types.ModuleType) and obj.__name__ not in ("__main__", "__mp_main__"):
             return (importlib.import_module, (obj.__name__,))
         if isinstance(obj, types.CodeType):

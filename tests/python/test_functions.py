@@ -312,3 +312,23 @@ def test_functions_from_python_dash_c_travel_by_value():
     """)
     assert_clean_exit(result)
     assert result.stdout == "pickled 42\n"
+
+
+def test_class_from_a_main_without_a_script_file_is_refused_at_the_sender():
+    # A REPL, notebook or `python -c` has no file the other interpreter could run.
+    result = run_python("""
+        import manycore
+
+        class Point:
+            def __init__(self, x):
+                self.x = x
+
+        interp = manycore.create()
+        for value in (Point, Point(1)):
+            try:
+                interp.call(id, value)
+            except manycore.NotShareableError as error:
+                print("refused:", "Point" in str(error), "define the class in a module" in str(error))
+    """)
+    assert_clean_exit(result)
+    assert result.stdout == "refused: True True\nrefused: True True\n"
