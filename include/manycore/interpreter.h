@@ -107,6 +107,9 @@ class Interpreter {
   // running or queued (unless `even_if_running`, which waits for the running job and
   // fails queued ones with kNotFound), or when called from inside this interpreter;
   // kNotFound if it is closed already. A refused close changes nothing.
+  // With `even_if_running`, the wait for the running job runs signal handlers (as
+  // Completion::wait does): kInterrupted, the Python error left set, when one raised.
+  // The interpreter then takes no jobs but is not closed yet; a later close ends it.
   Status close(bool even_if_running = false);
 
   // True on this interpreter's worker thread.
@@ -134,6 +137,7 @@ class Interpreter {
   Interpreter() = default;
   void run_worker(const InterpreterConfig& config, std::shared_ptr<Completion> started) noexcept;
   Status stop_and_join();
+  void announce_worker_done();
 
   int64_t id_ = -1;  // written by the worker before `started` is set, then constant
   PyInterpreterState* state_ = nullptr;  // likewise
@@ -142,6 +146,10 @@ class Interpreter {
 
   mutable std::mutex mutex_;
   std::condition_variable cv_;  // worker waits here for jobs or stop
+  std::condition_variable worker_done_cv_;  // close(even_if_running) waits here for the worker's end
+  // Set under mutex_ by the worker thread once it ended its interpreter (an atomic so
+  // that wait_released may read it unlocked).
+  std::atomic<bool> worker_done_{false};
   std::deque<std::pair<Job, std::shared_ptr<Completion>>> jobs_;  // guarded by mutex_
   bool stopping_ = false;          // guarded by mutex_
   bool running_job_ = false;       // guarded by mutex_

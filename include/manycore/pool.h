@@ -193,7 +193,9 @@ class WorkerPool {
   // which drops what is queued). Returns without waiting.
   void stop(bool cancel_queued);
   // stop(false) if not stopped yet, then waits for every worker to end and ends the
-  // interpreters. Idempotent; the caller's GIL is released while it waits.
+  // interpreters. Idempotent; the caller's GIL is released while it waits. The wait
+  // for running tasks runs signal handlers: kInterrupted (the Python error left set)
+  // when one raised, e.g. Ctrl-C; the pool stays stopped and a later join finishes.
   Status join();
 
   bool stopped() const;
@@ -201,8 +203,12 @@ class WorkerPool {
   Status broken() const;
 
   // Stops every live pool (dropping queued tasks) and joins it: for exit hooks. Call
-  // with the main GIL held or no GIL.
+  // with the main GIL held or no GIL. kInterrupted as join(): the pools not joined yet
+  // are joined by a later call.
   static Status join_all();
+  // interrupt_running(nullptr, why) on every live pool; returns how many tasks it
+  // interrupted. For exit hooks, after a Ctrl-C.
+  static size_t interrupt_all(const std::string& why);
 
  private:
   WorkerPool() = default;

@@ -20,7 +20,13 @@ std::shared_ptr<Interpreter> find(int64_t id);
 std::vector<int64_t> list_ids();
 // Closes every registered interpreter (waiting for running jobs); for exit hooks.
 // Call it from the main interpreter with its GIL held, or from a thread with none.
+// kInterrupted (the Python error left set) when a signal handler raised while it
+// waited for a running job: the interpreters not closed yet stay registered, so
+// interrupt_all() and close_all() again end them.
 Status close_all();
+// Raises KeyboardInterrupt in the running job of every registered interpreter
+// (Interpreter::interrupt); returns how many it interrupted. For exit hooks.
+size_t interrupt_all();
 
 // Id of the interpreter whose GIL the calling thread holds, or -1 with none.
 int64_t current_interpreter_id();

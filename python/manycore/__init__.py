@@ -60,7 +60,18 @@ def _setup_main_interpreter():
     if "__main__" in sys.modules:
         sys.modules.setdefault("__mp_main__", sys.modules["__main__"])
     # 3.12 aborts at exit if subinterpreters are still alive; close them first.
-    atexit.register(_core.close_all)
+    atexit.register(_close_all_at_exit)
+
+
+def _close_all_at_exit():
+    """Ends every manycore interpreter, waiting for running calls as Python waits for threads.
+
+    Ctrl-C while it waits raises KeyboardInterrupt in the calls still running (at their
+    next bytecode, or at once in a manycore wait); it then waits for them to end.
+    """
+    from ._dispatch import end_at_exit
+
+    end_at_exit(_core.close_all)
 
 
 if _core.get_current() == _core.get_main():

@@ -70,6 +70,33 @@ def _shutdown_all_at_exit():
             report_callback_error(f"the exit shutdown of {owner!r}")
 
 
+_INTERRUPTED_AT_EXIT = (
+    "manycore: KeyboardInterrupt at exit: interrupting the calls still running in manycore interpreters"
+)
+_interrupted_at_exit = False
+
+
+def end_at_exit(wait):
+    """Calls wait() (a join) until it returns; Ctrl-C meanwhile interrupts what still runs.
+
+    At exit the program waits for running calls and tasks (as Python waits for its
+    threads). A KeyboardInterrupt during that wait raises KeyboardInterrupt in every
+    running call and pool task, and the wait goes on: the interpreters must still end
+    before CPython finalizes. Once that happened, later waits interrupt right away.
+    """
+    global _interrupted_at_exit
+    while True:
+        if _interrupted_at_exit:
+            _core.interrupt_all()
+        try:
+            wait()
+            return
+        except KeyboardInterrupt:
+            if not _interrupted_at_exit:
+                print(_INTERRUPTED_AT_EXIT, file=sys.stderr, flush=True)
+            _interrupted_at_exit = True
+
+
 def register_for_exit(owner):
     """Calls owner._shutdown_at_exit() at interpreter exit if owner is still alive then."""
     global _hook_registered

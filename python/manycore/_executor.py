@@ -170,7 +170,7 @@ class InterpreterPoolExecutor(futures.Executor):
     def _shutdown_at_exit(self):
         with self._shutdown_lock:
             self._shutdown = True
-        self._pool.stop(True)  # queued tasks are cancelled; running ones finish
+        self._pool.stop(True)  # queued tasks are cancelled; running ones finish (Ctrl-C interrupts them)
         self._delivery.close()
-        self._pool.join()
-        self._delivery.join()
+        _dispatch.end_at_exit(self._pool.join)
+        _dispatch.end_at_exit(self._delivery.join)

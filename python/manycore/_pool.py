@@ -348,4 +348,5 @@ class Pool:
                 collector.join()
 
     def _shutdown_at_exit(self):
-        self.terminate()
+        # As multiprocessing, whose workers are daemon processes: running tasks are stopped.
+        _dispatch.end_at_exit(self.terminate)

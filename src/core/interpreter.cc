@@ -153,7 +153,13 @@ Status Interpreter::close(bool even_if_running) {
   if (on_worker_thread()) {
     return Status(StatusCode::kInterpreterError, "an interpreter cannot close itself");
   }
-  std::lock_guard close_lock(close_mutex_);
+  std::unique_lock close_lock(close_mutex_, std::defer_lock);
+  {
+    // Taken with the GIL released: the holder retakes its GIL while waiting below, and
+    // a second closer must not sit on that GIL while it waits for this mutex.
+    internal::GilRelease released;
+    close_lock.lock();
+  }
   if (closed_.load()) return Status(StatusCode::kNotFound, "interpreter " + std::to_string(id_) + " is closed");
   std::deque<std::pair<Job, std::shared_ptr<Completion>>> dropped;
   {
@@ -169,6 +175,15 @@ Status Interpreter::close(bool even_if_running) {
     completion->set(Status(StatusCode::kNotFound, "interpreter " + std::to_string(id_) + " was closed"));
   }
   dropped.clear();
+  if (even_if_running) {
+    // The running job may take long, or never end: wait so that Ctrl-C interrupts the
+    // wait (kInterrupted, error set). The interpreter stays stopping; close() again
+    // finishes the job (the exit hook interrupts the running call, then does that).
+    Status ended = internal::wait_released(
+        mutex_, worker_done_cv_, [this] { return worker_done_.load(std::memory_order_acquire); }, std::nullopt,
+        /*spin=*/false);
+    if (!ended.ok()) return ended;
+  }
   Status status = stop_and_join();
   runtime::unregister_interpreter(id_);
   return status;
@@ -220,6 +235,7 @@ void Interpreter::run_worker(const InterpreterConfig& config, std::shared_ptr<Co
   PyStatus created = Py_NewInterpreterFromConfig(&tstate, &interpreter_config);
   if (PyStatus_Exception(created)) {
     std::string why = created.err_msg != nullptr ? created.err_msg : "Py_NewInterpreterFromConfig failed";
+    announce_worker_done();
     started->set(Status(StatusCode::kCreateFailed, why));
     return;
   }
@@ -234,6 +250,7 @@ void Interpreter::run_worker(const InterpreterConfig& config, std::shared_ptr<Co
   }
   if (!ready.ok()) {
     Py_EndInterpreter(tstate);
+    announce_worker_done();
     started->set(std::move(ready));
     return;
   }
@@ -284,6 +301,15 @@ void Interpreter::run_worker(const InterpreterConfig& config, std::shared_ptr<Co
   }
   PyEval_RestoreThread(saved);
   Py_EndInterpreter(tstate);
+  announce_worker_done();
+}
+
+void Interpreter::announce_worker_done() {
+  {
+    std::lock_guard lock(mutex_);
+    worker_done_.store(true, std::memory_order_release);
+  }
+  worker_done_cv_.notify_all();
 }
 
 Result<bool> Interpreter::interrupt(const std::function<bool()>& confirm) {

@@ -341,25 +341,34 @@ PoolRegistry& pool_registry() {
   return *instance;
 }
 
+std::vector<std::shared_ptr<WorkerPool>> live_pools() {
+  std::vector<std::shared_ptr<WorkerPool>> live;
+  PoolRegistry& registry = pool_registry();
+  std::lock_guard lock(registry.mutex);
+  for (const auto& weak : registry.pools) {
+    if (auto pool = weak.lock()) live.push_back(std::move(pool));
+  }
+  return live;
+}
+
 }  // namespace
 
 Status WorkerPool::join_all() {
-  std::vector<std::shared_ptr<WorkerPool>> live;
-  {
-    PoolRegistry& registry = pool_registry();
-    std::lock_guard lock(registry.mutex);
-    for (const auto& weak : registry.pools) {
-      if (auto pool = weak.lock()) live.push_back(std::move(pool));
-    }
-    registry.pools.clear();
-  }
   Status first_failure;
-  for (const auto& pool : live) {
+  // A joined pool stays registered until it is destroyed: joining it again is free.
+  for (const auto& pool : live_pools()) {
     pool->stop(/*cancel_queued=*/true);
     Status joined = pool->join();
+    if (joined.code() == StatusCode::kInterrupted) return joined;
     if (!joined.ok() && first_failure.ok()) first_failure = joined;
   }
   return first_failure;
+}
+
+size_t WorkerPool::interrupt_all(const std::string& why) {
+  size_t interrupted = 0;
+  for (const auto& pool : live_pools()) interrupted += pool->interrupt_running(nullptr, why);
+  return interrupted;
 }
 
 Result<std::shared_ptr<WorkerPool>> WorkerPool::create(PoolOptions options) {
@@ -479,16 +488,21 @@ Status WorkerPool::join() {
       return Status(StatusCode::kInterpreterError, "a pool cannot wait for its own end from one of its workers");
     }
   }
+  stop(/*cancel_queued=*/false);
+  // Each loop ends once the queue is empty. Wait for the loop itself, not only for the
+  // interpreter: a loop still queued in its interpreter (a pool joined right after it
+  // was created) would be dropped by close() with the pool's tasks never run.
+  // Completion::wait runs signal handlers, so Ctrl-C interrupts a join that waits for
+  // a long task (kInterrupted); the pool stays stopped and a later join finishes.
+  for (const auto& loop : loops_) {
+    Status waited = loop->wait();
+    if (waited.code() == StatusCode::kInterrupted) return waited;
+  }
   // The GIL is released before join_mutex_ is taken: a second joiner blocked on the
   // mutex must not hold a GIL that an ending worker may need (3.13 takes the main GIL).
   internal::GilRelease released;
   std::lock_guard join_lock(join_mutex_);
   if (joined_) return Status::Ok();
-  stop(/*cancel_queued=*/false);
-  // Each loop ends once the queue is empty. Wait for the loop itself, not only for the
-  // interpreter: a loop still queued in its interpreter (a pool joined right after it
-  // was created) would be dropped by close() with the pool's tasks never run.
-  for (const auto& loop : loops_) (void)loop->wait();
   Status first_failure;
   for (const auto& interpreter : interpreters_) {
     Status closed = interpreter->close(/*even_if_running=*/true);

@@ -40,21 +40,36 @@ std::vector<int64_t> list_ids() {
   return ids;
 }
 
+namespace {
+
+std::vector<std::shared_ptr<Interpreter>> snapshot() {
+  Registry& r = registry();
+  std::lock_guard lock(r.mutex);
+  return r.live;
+}
+
+}  // namespace
+
 Status close_all() {
-  std::vector<std::shared_ptr<Interpreter>> snapshot;
-  {
-    Registry& r = registry();
-    std::lock_guard lock(r.mutex);
-    snapshot = r.live;
-  }
+  std::vector<std::shared_ptr<Interpreter>> live = snapshot();
   Status first_failure;
   // Newest first: an interpreter may be using one created before it.
-  for (auto it = snapshot.rbegin(); it != snapshot.rend(); ++it) {
+  for (auto it = live.rbegin(); it != live.rend(); ++it) {
     if ((*it)->is_closed()) continue;
     Status closed = (*it)->close(/*even_if_running=*/true);
+    if (closed.code() == StatusCode::kInterrupted) return closed;  // the rest stay registered
     if (!closed.ok() && closed.code() != StatusCode::kNotFound && first_failure.ok()) first_failure = closed;
   }
   return first_failure;
+}
+
+size_t interrupt_all() {
+  size_t interrupted = 0;
+  for (const auto& interpreter : snapshot()) {
+    Result<bool> raised = interpreter->interrupt();
+    if (raised.ok() && raised.value()) ++interrupted;
+  }
+  return interrupted;
 }
 
 int64_t current_interpreter_id() {

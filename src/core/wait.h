@@ -7,8 +7,10 @@
 //   parking: waking a parked thread on another core costs 20-25 us each way on the
 //   target machines.
 // - Parked waits wake every kSignalSlice to run signal handlers with the GIL retaken,
-//   so Ctrl-C interrupts a waiting main thread. The mutex is never held while a GIL is
-//   being taken (that order would deadlock against a GIL holder wanting the mutex).
+//   so Ctrl-C interrupts a waiting main thread, and, in a worker interpreter, so that
+//   Interpreter::interrupt reaches a call blocked here. The mutex is never held while
+//   a GIL is being taken (that order would deadlock against a GIL holder wanting the
+//   mutex).
 #pragma once
 
 #include <Python.h>
@@ -55,6 +57,24 @@ class GilRelease {
   PyThreadState* saved_;
 };
 
+// Runs what a parked thread owes its interpreter every kSignalSlice, GIL held: signal
+// handlers (main thread of the main interpreter only), and in a subinterpreter the
+// asynchronous exception that Interpreter::interrupt may have raised for this thread.
+// Such an exception fires only when bytecode runs, so one no-op expression is
+// evaluated: without it a call blocked in a manycore wait (a queue get, say) could
+// never be interrupted. -1 with the Python error set when either raised.
+inline int run_pending_python_work(PyThreadState* tstate) {
+  if (PyErr_CheckSignals() < 0) return -1;
+  if (PyThreadState_GetInterpreter(tstate) == PyInterpreterState_Main()) return 0;
+  PyObject* names = PyDict_New();
+  if (names == nullptr) return -1;
+  PyObject* none = PyRun_String("None", Py_eval_input, names, names);
+  Py_DECREF(names);
+  if (none == nullptr) return -1;
+  Py_DECREF(none);
+  return 0;
+}
+
 inline std::optional<Clock::time_point> deadline_after(std::optional<double> timeout_seconds) {
   if (!timeout_seconds) return std::nullopt;
   double seconds = *timeout_seconds < 0 ? 0 : *timeout_seconds;
@@ -92,7 +112,7 @@ Status wait_released(std::mutex& mutex, std::condition_variable& cv, Ready ready
     if (released.saved() != nullptr && Clock::now() >= wake) {
       lock.unlock();  // never take a GIL while holding the mutex
       PyEval_RestoreThread(released.saved());
-      int failed = PyErr_CheckSignals();
+      int failed = run_pending_python_work(released.saved());
       PyThreadState* again = PyEval_SaveThread();
       (void)again;
       if (failed) {

@@ -221,6 +221,12 @@ PyObject* close_all(PyObject* module, PyObject*) {
   Py_RETURN_NONE;
 }
 
+PyObject* interrupt_all(PyObject*, PyObject*) {
+  size_t interrupted = WorkerPool::interrupt_all("the task was interrupted at interpreter exit (Ctrl-C)");
+  interrupted += runtime::interrupt_all();
+  return PyLong_FromSize_t(interrupted);
+}
+
 PyObject* list_all(PyObject*, PyObject*) {
   PyRef ids = PyRef::steal(PyList_New(0));
   if (!ids) return nullptr;
@@ -305,7 +311,10 @@ PyObject* call(PyObject* module, PyObject* args, PyObject* kwargs) {
 PyMethodDef interpreter_functions[] = {
     {"create", create, METH_NOARGS, "create() -> int: start a new isolated interpreter (own GIL); its id."},
     {"close", close_interpreter, METH_O, "close(id): end an idle interpreter."},
-    {"close_all", close_all, METH_NOARGS, "close_all(): end every manycore interpreter (waits for running calls)."},
+    {"close_all", close_all, METH_NOARGS,
+     "close_all(): end every manycore interpreter and pool (waits for running calls; Ctrl-C interrupts the wait)."},
+    {"interrupt_all", interrupt_all, METH_NOARGS,
+     "interrupt_all() -> int: KeyboardInterrupt in every running call and pool task; how many."},
     {"list_all", list_all, METH_NOARGS, "list_all() -> list[int]: the main interpreter and live manycore ones."},
     {"get_current", get_current, METH_NOARGS, "get_current() -> int: id of the calling interpreter."},
     {"get_main", get_main, METH_NOARGS, "get_main() -> int: id of the main interpreter."},

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "gate.h"
+#include "manycore/queue.h"
 #include "manycore/runtime.h"
 #include "python_env.h"
 
@@ -719,6 +720,28 @@ TEST_F(WorkerTest, InterruptRaisesKeyboardInterruptInTheRunningPythonCode) {
   // The worker goes on serving, with nothing left pending.
   Result<Value> next = wait_and_take(worker_->submit([] { return run_in_main("x = sum(range(1000))\n"); }));
   EXPECT_TRUE(next.ok()) << test::describe(next);
+}
+
+TEST_F(WorkerTest, InterruptReachesAJobParkedInAManycoreWait) {
+  // No bytecode runs while the job is parked in Queue::get: the wait's slices must
+  // let the asynchronous exception fire (wait.h, run_pending_python_work).
+  auto queue = std::make_shared<Queue>(0);
+  auto parked = worker_->submit([this, queue]() -> Result<Value> {
+    started_.open();
+    Result<Value> got = queue->get(/*block=*/true, /*timeout_seconds=*/60.0);
+    if (got.status().code() == StatusCode::kInterrupted) return capture_python_error();
+    return got;
+  });
+  ASSERT_TRUE(started_.wait());
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));  // parked by now
+  Result<bool> raised = worker_->interrupt();
+  ASSERT_TRUE(raised.ok()) << raised.status().message();
+  EXPECT_TRUE(raised.value());
+  Result<Value> ended = wait_and_take(parked);
+  ASSERT_EQ(ended.status().code(), StatusCode::kRemoteException) << test::describe(ended);
+  EXPECT_EQ(ended.status().remote()->type_qualname, "KeyboardInterrupt");
+  EXPECT_TRUE(queue->put(Value::Int(1)).ok());
+  EXPECT_EQ(queue->size(), 1u);  // the interrupted get took nothing
 }
 
 TEST_F(WorkerTest, InterruptOfAnIdleInterpreterRaisesNothing) {

@@ -1,7 +1,10 @@
-"""tests/python/test_exit.py: interpreters still alive when the process exits are closed without a fatal error."""
+"""tests/python/test_exit.py: interpreters still alive when the process exits are closed without a fatal error, and Ctrl-C ends what still runs."""
+
+import textwrap
 
 import pytest
 
+from helpers.interrupt import interrupt_while_waiting
 from helpers.proc import assert_clean_exit, describe, run_python
 
 
@@ -168,3 +171,64 @@ def test_many_interpreters_at_exit(how):
             assert manycore.list_all() == [manycore.get_main()]
     """)
     assert_clean_exit(result)
+
+
+# ---- Ctrl-C while the exit hook waits for calls that do not end ----------------------
+
+_RUNS_FOREVER = {
+    "spinning call": """
+        handle = manycore.create().call_in_thread(remote.signal_then_spin, started_w, 600)
+    """,
+    "call blocked in a queue get": """
+        queue = manycore.create_queue()
+        handle = manycore.create().call_in_thread(remote.signal_then_wait, started_w, "queue_get", queue)
+    """,
+    "spinning executor task": """
+        executor = manycore.InterpreterPoolExecutor(1)
+        future = executor.submit(remote.signal_then_spin, started_w, 600)
+    """,
+    "executor task blocked in a channel recv": """
+        executor = manycore.InterpreterPoolExecutor(1)
+        recv, send = manycore.create_channel()
+        future = executor.submit(remote.signal_then_wait, started_w, "channel_recv", recv)
+    """,
+}
+
+
+@pytest.mark.parametrize("what", list(_RUNS_FOREVER))
+def test_ctrl_c_at_exit_interrupts_what_still_runs(tmp_path, what):
+    """At exit the program waits for running calls (as for threads); Ctrl-C then stops them."""
+    source = textwrap.dedent("""
+        import os
+        import manycore
+        from helpers import remote
+
+        started_r, started_w = os.pipe()
+    """) + textwrap.dedent(_RUNS_FOREVER[what]) + textwrap.dedent("""
+        assert remote.wait_for_byte(started_r, 10.0)
+        print("ready", flush=True)
+    """)
+    result, elapsed, description = interrupt_while_waiting(tmp_path / "forever.py", source, settle=0.5)
+    assert result.returncode == 0, description
+    assert result.stderr == (
+        "manycore: KeyboardInterrupt at exit: interrupting the calls still running in manycore interpreters\n"
+    ), description
+    assert elapsed < 10, description
+
+
+def test_pool_at_exit_stops_a_task_blocked_in_a_queue_get():
+    """Pool's exit is terminate() (multiprocessing's workers are daemons): no Ctrl-C needed."""
+    result = run_python("""
+        import os
+        import manycore
+        from helpers import remote
+
+        started_r, started_w = os.pipe()
+        pool = manycore.Pool(1)
+        queue = manycore.create_queue()
+        pending = pool.apply_async(remote.signal_then_wait, (started_w, "queue_get", queue))
+        assert remote.wait_for_byte(started_r, 10.0)
+        print("waiting")
+    """, timeout=30)
+    assert_clean_exit(result)
+    assert result.stdout == "waiting\n"

@@ -5,6 +5,7 @@ import os
 import sys
 import textwrap
 import threading
+import time
 
 import pytest
 
@@ -136,6 +137,22 @@ def test_interrupt_stops_the_running_call_and_the_interpreter_goes_on(interp, pi
     assert "signal_then_spin" in raised.value.__cause__.excinfo.formatted
     assert not interp.is_running()
     assert interp.call(remote.add, 1, 2) == 3  # nothing left pending
+
+
+@pytest.mark.parametrize("how", ["queue_get", "channel_recv", "select"])
+def test_interrupt_reaches_a_call_blocked_in_a_manycore_wait(interp, pipe, how):
+    started_r, started_w = pipe
+    queue = manycore.create_queue()
+    recv, send = manycore.create_channel()
+    waitable = {"queue_get": queue, "channel_recv": recv, "select": [queue]}[how]
+    handle = interp.call_in_thread(remote.signal_then_wait, started_w, how, waitable)
+    assert remote.wait_for_byte(started_r, TIMEOUT), "the call never started"
+    time.sleep(0.2)  # well inside the wait by now
+    assert interp.interrupt() is True
+    with pytest.raises(KeyboardInterrupt):
+        handle.result(timeout=TIMEOUT)
+    queue.put("after")  # the interrupted wait took nothing, and the interpreter goes on
+    assert interp.call(remote.signal_then_wait, started_w, "queue_get", queue) == "after"
 
 
 def test_interrupt_refuses_the_current_and_closed_interpreters():

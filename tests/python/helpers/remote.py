@@ -131,6 +131,20 @@ def signal_then_spin(write_fd, seconds):
     return "finished"
 
 
+def signal_then_wait(write_fd, how, waitable):
+    """Tells the caller it started, then blocks in a manycore wait: a queue get, a channel recv or a select."""
+    os.write(write_fd, b"x")
+    if how == "queue_get":
+        return waitable.get()
+    if how == "channel_recv":
+        return waitable.recv()
+    if how == "select":
+        import manycore
+
+        return manycore.select(waitable)
+    raise ValueError(how)
+
+
 def spin_holding_gil(flag_path, timeout):
     """Spins in pure Python until byte 0 of flag_path's mapping becomes 1.
 
