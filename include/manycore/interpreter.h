@@ -85,6 +85,10 @@ class Interpreter {
 
   // Starts the worker and waits until the interpreter exists (GIL released meanwhile).
   static Result<std::shared_ptr<Interpreter>> create(const InterpreterConfig& config = {});
+  // How many interpreters made here exist now (created and not yet ended), pool
+  // workers included. Any thread; a snapshot (e.g. for refusing os.fork, which
+  // crashes the child while subinterpreters exist: CPython gh-101437).
+  static size_t live_count();
 
   ~Interpreter();
   Interpreter(const Interpreter&) = delete;

@@ -61,6 +61,9 @@ def _setup_main_interpreter():
         sys.modules.setdefault("__mp_main__", sys.modules["__main__"])
     # 3.12 aborts at exit if subinterpreters are still alive; close them first.
     atexit.register(_close_all_at_exit)
+    from . import _compat
+
+    _compat.install_fork_guard()
 
 
 def _close_all_at_exit():

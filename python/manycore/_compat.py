@@ -3,6 +3,9 @@
 import importlib
 import sys
 
+from . import _core
+from ._errors import InterpreterError
+
 # 3.12 < 3.12.4: importing these in a subinterpreter, then ending it, aborts the process
 # (gh-119213: free(): invalid pointer); and these crash when imported in two
 # interpreters (gh-110415 family). Importing them in the main interpreter before any
@@ -47,3 +50,35 @@ def before_first_interpreter():
             importlib.import_module(name)
         except ImportError:
             pass  # e.g. a Python built without _ssl or _sqlite3: nothing to protect
+
+
+# 3.12 and 3.13: os.fork() while subinterpreters exist kills the child (3.13.0: "Fatal
+# Python error: PyThreadState_Get"; 3.12.1: SIGSEGV): the child clears the other
+# interpreters without a thread state (gh-101437). multiprocessing's default start
+# method on Linux is "fork", so a fork Pool would respawn crashing workers forever.
+# os.fork and os.forkpty refuse, with what to do instead, while any manycore
+# interpreter exists. (subprocess does not fork Python, except with preexec_fn.)
+def install_fork_guard():
+    """Wraps os.fork and os.forkpty in the main interpreter (once)."""
+    import functools
+    import os
+
+    for name in ("fork", "forkpty"):
+        fork = getattr(os, name, None)
+        if fork is None or getattr(fork, "_manycore_guarded", False):
+            continue
+
+        @functools.wraps(fork)
+        def guarded_fork(*args, _fork=fork, _name=name, **kwargs):
+            live = _core.live_count()
+            if live:
+                raise InterpreterError(
+                    f"os.{_name}() is refused while {live} manycore interpreter(s) exist: CPython crashes "
+                    "the child process when it forks with live subinterpreters (gh-101437). For "
+                    "multiprocessing, use the 'spawn' or 'forkserver' start method "
+                    "(multiprocessing.get_context('spawn')); or close the interpreters and pools first"
+                )
+            return _fork(*args, **kwargs)
+
+        guarded_fork._manycore_guarded = True
+        setattr(os, name, guarded_fork)

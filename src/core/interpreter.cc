@@ -51,6 +51,16 @@ void Completion::on_done(std::function<void()> callback) {
 
 // ---- Interpreter --------------------------------------------------------------------
 
+namespace {
+
+// Process-global, C++ only: interpreters between Py_NewInterpreterFromConfig and
+// Py_EndInterpreter, counted by their worker threads.
+std::atomic<size_t> live_interpreters{0};
+
+}  // namespace
+
+size_t Interpreter::live_count() { return live_interpreters.load(std::memory_order_acquire); }
+
 Result<std::shared_ptr<Interpreter>> Interpreter::create(const InterpreterConfig& config) {
   std::shared_ptr<Interpreter> interpreter(new Interpreter());
   auto started = std::make_shared<Completion>();
@@ -239,6 +249,7 @@ void Interpreter::run_worker(const InterpreterConfig& config, std::shared_ptr<Co
     started->set(Status(StatusCode::kCreateFailed, why));
     return;
   }
+  live_interpreters.fetch_add(1, std::memory_order_acq_rel);
   state_ = PyThreadState_GetInterpreter(tstate);
   id_ = PyInterpreterState_GetID(state_);
   worker_ident_ = PyThread_get_thread_ident();
@@ -250,6 +261,7 @@ void Interpreter::run_worker(const InterpreterConfig& config, std::shared_ptr<Co
   }
   if (!ready.ok()) {
     Py_EndInterpreter(tstate);
+    live_interpreters.fetch_sub(1, std::memory_order_acq_rel);
     announce_worker_done();
     started->set(std::move(ready));
     return;
@@ -301,6 +313,7 @@ void Interpreter::run_worker(const InterpreterConfig& config, std::shared_ptr<Co
   }
   PyEval_RestoreThread(saved);
   Py_EndInterpreter(tstate);
+  live_interpreters.fetch_sub(1, std::memory_order_acq_rel);
   announce_worker_done();
 }
 

@@ -227,6 +227,8 @@ PyObject* interrupt_all(PyObject*, PyObject*) {
   return PyLong_FromSize_t(interrupted);
 }
 
+PyObject* live_count(PyObject*, PyObject*) { return PyLong_FromSize_t(Interpreter::live_count()); }
+
 PyObject* list_all(PyObject*, PyObject*) {
   PyRef ids = PyRef::steal(PyList_New(0));
   if (!ids) return nullptr;
@@ -315,6 +317,8 @@ PyMethodDef interpreter_functions[] = {
      "close_all(): end every manycore interpreter and pool (waits for running calls; Ctrl-C interrupts the wait)."},
     {"interrupt_all", interrupt_all, METH_NOARGS,
      "interrupt_all() -> int: KeyboardInterrupt in every running call and pool task; how many."},
+    {"live_count", live_count, METH_NOARGS,
+     "live_count() -> int: manycore interpreters that exist now, pool workers included."},
     {"list_all", list_all, METH_NOARGS, "list_all() -> list[int]: the main interpreter and live manycore ones."},
     {"get_current", get_current, METH_NOARGS, "get_current() -> int: id of the calling interpreter."},
     {"get_main", get_main, METH_NOARGS, "get_main() -> int: id of the main interpreter."},

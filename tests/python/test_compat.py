@@ -200,3 +200,82 @@ def test_312_same_keyword_call_made_first_in_main_exits_cleanly():
         interp.close()
     """)
     assert_clean_exit(result)
+
+
+# ---- os.fork() with live subinterpreters (gh-101437) ---------------------------------
+
+def test_fork_is_refused_while_interpreters_exist_and_allowed_otherwise():
+    result = run_python("""
+        import os, warnings
+        import manycore
+
+        warnings.simplefilter("ignore", DeprecationWarning)  # 3.12+: fork of a multi-threaded process
+
+        def fork_and_reap():
+            pid = os.fork()
+            if pid == 0:
+                os._exit(5)
+            return os.waitpid(pid, 0)[1] >> 8
+
+        print("before", fork_and_reap())
+        interp = manycore.create()
+        pool = manycore.Pool(1)
+        for closing in ("interp", "pool"):
+            try:
+                os.fork()
+            except manycore.InterpreterError as error:
+                print("refused", manycore._core.live_count(), "gh-101437" in str(error), "'spawn'" in str(error))
+            if closing == "interp":
+                interp.close()
+            else:
+                pool.terminate()
+        print("after", fork_and_reap())
+    """)
+    assert_clean_exit(result)
+    assert result.stdout == "before 5\nrefused 2 True True\nrefused 1 True True\nafter 5\n"
+
+
+def test_fork_multiprocessing_pool_is_refused_and_spawn_pools_work_beside_interpreters(tmp_path):
+    script = tmp_path / "mp_beside_manycore.py"
+    result = run_python("""
+        import multiprocessing
+        import manycore
+        from helpers import remote
+
+        if __name__ == "__main__":
+            interp = manycore.create()
+            try:
+                multiprocessing.get_context("fork").Pool(1)
+            except manycore.InterpreterError:
+                print("fork pool refused")
+            for method in ("spawn", "forkserver"):
+                with multiprocessing.get_context(method).Pool(1) as pool:
+                    print(method, pool.apply(remote.add, (2, 3)), interp.call(remote.add, 1, 1))
+    """, script_path=script, cwd=tmp_path, timeout=120)
+    assert_clean_exit(result)
+    assert result.stdout == "fork pool refused\nspawn 5 2\nforkserver 5 2\n"
+
+
+def test_control_fork_with_live_interpreters_breaks_the_child_without_the_guard():
+    result = run_python("""
+        import os, signal, time, warnings
+        import manycore
+
+        warnings.simplefilter("ignore", DeprecationWarning)
+        os.fork = os.fork.__wrapped__  # the guard off
+        interp = manycore.create()
+        pid = os.fork()
+        if pid == 0:
+            os._exit(0)  # never reached: the child dies in CPython's after-fork code
+        deadline = time.monotonic() + 10
+        while (reaped := os.waitpid(pid, os.WNOHANG))[0] == 0 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        if reaped[0] == 0:  # seen on 3.12.1 with pipes: the child deadlocks instead
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            print("child broken")
+        else:
+            print("child broken" if reaped[1] != 0 else "child lived")
+    """)
+    assert result.returncode == 0, describe(result)
+    assert result.stdout == "child broken\n", describe(result)
