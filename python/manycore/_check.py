@@ -39,7 +39,7 @@ def _preimport_note(name):
         return None
     for protected in _compat.PREIMPORT_312:
         if name == protected or name.startswith(protected + "."):
-            return (f"CPython 3.12 crashes when {protected} is imported in subinterpreters (DESIGN.md section 3); "
+            return (f"CPython 3.12 crashes when {protected} is imported in subinterpreters (gh-110415, gh-119213; docs/compat.md); "
                     "handled: manycore imports it in the main interpreter before starting any interpreter")
     return None
 
