@@ -196,3 +196,22 @@ def test_import_in_an_interpreter_points_to_check(name):
     with manycore.create() as interpreter:
         with pytest.raises(ImportError, match=f"python -m manycore check {name}"):
             interpreter.call(importlib.import_module, name)
+
+
+@pytest.mark.parametrize(
+    ("ratio", "spread", "expected"),
+    [
+        (1.02, 0.01, "1.02x (target >= 1.00x)  PASS"),
+        (0.9996, None, "1.000x (target >= 1.00x)  FAIL"),
+        (0.9996, 0.031, "1.000x (target >= 1.00x)  FAIL by 0.04%, within this run's run-to-run spread (3.1%)"),
+        (0.95, 0.02, "0.95x (target >= 1.00x)  FAIL"),
+    ],
+)
+def test_target_verdicts_never_hide_a_failure_and_say_when_it_is_within_the_noise(ratio, spread, expected):
+    target = {"ratio": ratio, "threshold": 1.0, "passed": ratio >= 1.0, "spread": spread}
+    assert common.format_verdict(target) == expected
+
+
+def test_run_spread_is_the_larger_median_over_best_gap():
+    rows = [{"best_s": 1.0, "median_s": 1.05}, {"best_s": 2.0, "median_s": 2.02}]
+    assert common.run_spread(*rows) == pytest.approx(0.05)

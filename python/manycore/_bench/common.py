@@ -125,6 +125,29 @@ def format_table(headers, rows):
     return "\n".join([line(cells[0]), rule, *(line(row) for row in cells[1:])])
 
 
+def format_verdict(target):
+    """'1.02x (target >= 1.00x)  PASS' for a measured target (a dict with ratio, threshold, passed).
+
+    A ratio that rounds to its threshold gets three decimals, so a FAIL never reads
+    '1.00x'. A target comparing two timings may carry `spread`: the larger relative
+    gap between median and best run of the two. A FAIL by less than that says so:
+    two models at the same hardware ceiling trade places from run to run.
+    """
+    ratio, threshold = target["ratio"], target["threshold"]
+    digits = 3 if round(ratio, 2) == round(threshold, 2) else 2
+    text = f"{ratio:.{digits}f}x (target >= {threshold:.2f}x)  " + ("PASS" if target["passed"] else "FAIL")
+    spread = target.get("spread")
+    gap = 1 - ratio / threshold
+    if not target["passed"] and spread is not None and gap < spread:
+        text += f" by {100 * gap:.2f}%, within this run's run-to-run spread ({100 * spread:.1f}%)"
+    return text
+
+
+def run_spread(*rows):
+    """The larger (median / best - 1) of timing rows with best_s and median_s."""
+    return max(row["median_s"] / row["best_s"] - 1 for row in rows)
+
+
 def print_json(data):
     json.dump(data, sys.stdout, indent=2)
     sys.stdout.write("\n")
