@@ -212,6 +212,8 @@ class WorkerPool {
 
  private:
   WorkerPool() = default;
+  // join() that no signal handler can interrupt (for the destructor and failed creation).
+  void join_to_the_end();
   // What interrupt_running needs to know of one worker. `running` and `interrupted`
   // change only on that worker's thread with its GIL held, or in interrupt_running's
   // confirm callback, which holds that GIL too: the GIL orders them.

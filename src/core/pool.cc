@@ -380,7 +380,7 @@ Result<std::shared_ptr<WorkerPool>> WorkerPool::create(PoolOptions options) {
     Result<std::shared_ptr<Interpreter>> created = Interpreter::create(pool->options_.interpreter);
     if (!created.ok()) {
       pool->stop(/*cancel_queued=*/true);
-      (void)pool->join();
+      pool->join_to_the_end();
       return created.take_status();
     }
     std::shared_ptr<Interpreter> interpreter = created.take_value();
@@ -402,6 +402,13 @@ Result<std::shared_ptr<WorkerPool>> WorkerPool::create(PoolOptions options) {
 
 WorkerPool::~WorkerPool() {
   stop(/*cancel_queued=*/true);
+  join_to_the_end();
+}
+
+void WorkerPool::join_to_the_end() {
+  // With no GIL held, join's waits run no signal handlers, so nothing cuts them short:
+  // the serving loops must be over before the pool they run on goes away.
+  internal::GilRelease released;
   (void)join();
 }
 
