@@ -86,15 +86,19 @@ def end_at_exit(wait):
     """
     global _interrupted_at_exit
     while True:
-        if _interrupted_at_exit:
-            _core.interrupt_all()
-        try:
+        try:  # a further Ctrl-C may land anywhere in here: it only starts another round
+            if _interrupted_at_exit:
+                _core.interrupt_all()
             wait()
             return
         except KeyboardInterrupt:
-            if not _interrupted_at_exit:
-                print(_INTERRUPTED_AT_EXIT, file=sys.stderr, flush=True)
+            first = not _interrupted_at_exit
             _interrupted_at_exit = True
+            if first:
+                try:
+                    print(_INTERRUPTED_AT_EXIT, file=sys.stderr, flush=True)
+                except KeyboardInterrupt:
+                    pass  # the next round interrupts anyway
 
 
 def register_for_exit(owner):
