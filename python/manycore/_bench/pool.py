@@ -405,11 +405,12 @@ def evaluate_targets(cpu_rows, tiny_rows):
     for key, label in (("manycore_executor", "InterpreterPoolExecutor"), ("manycore_pool", "Pool")):
         mine = cpu.get((key, 2))
         processes = cpu.get(("process_pool", 2))
+        against_processes = processes is not None and mine is not None
         target(f"cpu W=2: {label} speedup over sequential",
                sequential["best_s"] / mine["best_s"] if sequential and mine else None, TARGET_SPEEDUP)
         target(f"cpu W=2: ProcessPoolExecutor time / {label} time",
-               processes["best_s"] / mine["best_s"] if processes and mine else None, 1.0,
-               common.run_spread(processes, mine) if processes and mine else None)
+               processes["best_s"] / mine["best_s"] if against_processes else None, 1.0,
+               common.run_spread(processes, mine) if against_processes else None)
         for case, threshold in (("chunksize 1", TARGET_TINY_CHUNK1), ("chunksize 256", TARGET_TINY_CHUNK256)):
             ours, theirs = tiny.get((key, case)), tiny.get(("process_pool", case))
             target(f"tiny {case}: {label} tasks/s / ProcessPoolExecutor's",
