@@ -15,18 +15,19 @@ PYTEST_ARGS ?=
 .PHONY: demo test cpp-test py-test venv clean bench sanitize
 
 # A venv per Python (.venv for the demo; .venv-3.13, .venv-3.12 for the tests) with
-# the package built by scikit-build-core; rebuilt when a source changes.
+# the package built by scikit-build-core; rebuilt when a source changes. The third
+# argument names the pyproject extra whose packages come along from PyPI (demo, test).
 define make_venv
 	@test -x $(1)/bin/python || $(2) -m venv $(1)
 	@$(1)/bin/python -m pip install -q --upgrade pip >/dev/null
 	@$(1)/bin/python -m pip install -q "scikit-build-core>=0.10" "pytest>=8" cmake ninja
 	@echo "building manycore for $$($(1)/bin/python -V) in $(1)"
-	@$(1)/bin/python -m pip install -q --no-build-isolation -Cbuild-dir=build/$(notdir $(1)) .
+	@$(1)/bin/python -m pip install -q --no-build-isolation -Cbuild-dir=build/$(notdir $(1)) ".[$(3)]"
 endef
 
 venv:
 	@test -n "$(PY_DEMO)" || { echo "no CPython >= 3.12 found: see tools/find_python.sh" >&2; exit 1; }
-	$(call make_venv,.venv,$(PY_DEMO))
+	$(call make_venv,.venv,$(PY_DEMO),demo)
 
 demo: venv
 	.venv/bin/python -m manycore bench cpu
@@ -49,7 +50,7 @@ py-test:
 	@echo "== Python 3.11 import check"; tools/check_old_python.sh
 
 venv-test:
-	$(call make_venv,$(VENV),$(BASE))
+	$(call make_venv,$(VENV),$(BASE),test)
 
 # GoogleTest from Debian when missing (CI machines start without it).
 gtest:
