@@ -20,8 +20,12 @@
 // - A blocked call releases the caller's GIL, spins briefly, then parks (no polling);
 //   a timed-out get reports kEmpty and a timed-out put kFull, as queue.Queue does.
 //
+// - A queue owned by a std::shared_ptr can be found by its id (Queue::find) from any
+//   interpreter while it lives, and is listed by Queue::list_all; once the last
+//   owner lets go, find reports kNotFound. Ids are never reused.
+//
 // Lifetime and threading rules: any thread, with or without a GIL. The destructor may
-// run on any thread (Values hold no PyObject*).
+// run on any thread (Values hold no PyObject*); it unregisters the id.
 #pragma once
 
 #include <atomic>
@@ -40,7 +44,7 @@
 
 namespace manycore {
 
-class Queue final : public Shareable {
+class Queue final : public Shareable, public std::enable_shared_from_this<Queue> {
  public:
   // What a subscribed Notifier is told about.
   enum class Event : uint8_t {
@@ -50,8 +54,15 @@ class Queue final : public Shareable {
 
   // maxsize 0 means unbounded.
   explicit Queue(size_t maxsize = 0);
-  ~Queue() override = default;
+  ~Queue() override;
+  Queue(const Queue&) = delete;
+  Queue& operator=(const Queue&) = delete;
   const char* type_name() const override { return "Queue"; }
+
+  // The live queue with this id, or kNotFound (never created, or already destroyed).
+  static Result<std::shared_ptr<Queue>> find(int64_t id);
+  // Every live queue (owned by a std::shared_ptr), in id order.
+  static std::vector<std::shared_ptr<Queue>> list_all();
 
   // Unique in the process, never reused.
   int64_t id() const { return id_; }

@@ -13,7 +13,9 @@ from ._errors import ExecutionFailed, InterpreterError, InterpreterNotFoundError
 from ._interpreters import (
     CallHandle, Interpreter, create, get_current, get_main, is_shareable, list_all,
 )
-from ._queues import Queue, QueueClosed, QueueEmpty, QueueError, QueueFull, create_queue, select
+from ._queues import (
+    Queue, QueueClosed, QueueEmpty, QueueError, QueueFull, QueueNotFoundError, create_queue, list_queues, select,
+)
 from ._channels import (
     ChannelClosedError, ChannelEmptyError, ChannelError, RecvChannel, SendChannel, create_channel,
 )
@@ -24,6 +26,7 @@ __all__ = [
     "CallHandle", "ExecutionFailed", "Interpreter", "InterpreterError", "InterpreterNotFoundError",
     "NotShareableError", "create", "get_current", "get_main", "is_shareable", "list_all",
     "Queue", "QueueError", "QueueEmpty", "QueueFull", "QueueClosed", "create_queue", "select",
+    "QueueNotFoundError", "list_queues",
     "RecvChannel", "SendChannel", "ChannelError", "ChannelClosedError", "ChannelEmptyError", "create_channel",
 ]
 

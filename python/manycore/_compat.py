@@ -45,6 +45,15 @@ def before_first_interpreter():
     if _done:
         return
     _done = True
+    prefer_forkserver()
+    if needs_preimport():
+        # cloudpickle (by-value transport) creates its Pickler with keyword arguments:
+        # made once here first, _pickle's keyword tuple belongs to the main
+        # interpreter, not to a worker's memory (gh-119213, docs/compat.md section 1).
+        import io
+        import pickle
+
+        pickle.Pickler(io.BytesIO(), protocol=5, buffer_callback=None)
     for name in preimports():
         try:
             importlib.import_module(name)
@@ -82,3 +91,62 @@ def install_fork_guard():
 
         guarded_fork._manycore_guarded = True
         setattr(os, name, guarded_fork)
+
+
+# multiprocessing's default start method on Linux up to 3.13 is "fork", which the
+# guard above must refuse once interpreters exist. A program that never chose a start
+# method gets "forkserver" instead (3.14's default on Linux): multiprocessing.Pool(),
+# Process() and ProcessPoolExecutor() then work beside manycore interpreters. A
+# choice the program made (set_start_method, get_context("fork")) is left alone.
+def prefer_forkserver():
+    """Makes forkserver multiprocessing's default context, now or when multiprocessing is imported."""
+    if sys.platform == "win32" or sys.version_info >= (3, 14):
+        return  # no fork default to replace
+    context = sys.modules.get("multiprocessing.context")
+    if context is not None:
+        _use_forkserver_default(context)
+    elif _ForkserverDefaultFinder not in sys.meta_path:
+        sys.meta_path.insert(0, _ForkserverDefaultFinder)
+
+
+def _use_forkserver_default(context):
+    default = context._default_context
+    # _actual_context stays None until the program sets a start method or first uses
+    # the default context; only then is the choice made.
+    if default._actual_context is None and "forkserver" in context._concrete_contexts:
+        default._default_context = context._concrete_contexts["forkserver"]
+
+
+class _ForkserverDefaultFinder:
+    """Applies prefer_forkserver() once multiprocessing.context has been imported."""
+
+    @classmethod
+    def find_spec(cls, name, path=None, target=None):
+        if name != "multiprocessing.context":
+            return None
+        import importlib.util
+
+        sys.meta_path.remove(cls)
+        spec = importlib.util.find_spec(name)
+        if spec is None or spec.loader is None:
+            return spec
+        exec_module = spec.loader.exec_module
+
+        def exec_then_prefer_forkserver(module):
+            exec_module(module)
+            _use_forkserver_default(module)
+
+        spec.loader = _LoaderWithExec(spec.loader, exec_then_prefer_forkserver)
+        return spec
+
+
+class _LoaderWithExec:
+    def __init__(self, loader, exec_module):
+        self._loader = loader
+        self.exec_module = exec_module
+
+    def __getattr__(self, name):
+        return getattr(self._loader, name)
+
+    def create_module(self, spec):
+        return self._loader.create_module(spec)

@@ -55,6 +55,10 @@ class QueueError(RuntimeError):
     """A queue operation failed."""
 
 
+class QueueNotFoundError(QueueError):
+    """No queue has that id (any more): ``Queue(id)`` of a queue that was never created or is gone."""
+
+
 class QueueEmpty(QueueError, queue.Empty):
     """get_nowait() found the queue empty, or get(timeout=...) waited in vain."""
 

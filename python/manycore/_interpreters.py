@@ -3,6 +3,7 @@
 import marshal
 import sys
 import types
+import weakref
 
 from . import _compat, _core, _worker
 from ._errors import ExecutionFailed, InterpreterError, InterpreterNotFoundError, NotShareableError
@@ -10,7 +11,23 @@ from ._errors import ExecutionFailed, InterpreterError, InterpreterNotFoundError
 __all__ = [
     "Interpreter", "CallHandle", "create", "list_all", "get_current", "get_main", "is_shareable",
     "InterpreterError", "InterpreterNotFoundError", "ExecutionFailed", "NotShareableError",
+    "WHENCE_UNKNOWN", "WHENCE_RUNTIME", "WHENCE_LEGACY_CAPI", "WHENCE_CAPI", "WHENCE_XI", "WHENCE_STDLIB",
 ]
+
+# Where an interpreter was created: the values of CPython 3.14's _interpreters.WHENCE_*
+# and the strings concurrent.interpreters.Interpreter.whence shows for them.
+WHENCE_UNKNOWN, WHENCE_RUNTIME, WHENCE_LEGACY_CAPI, WHENCE_CAPI, WHENCE_XI, WHENCE_STDLIB = range(6)
+_WHENCE_TO_STR = {
+    WHENCE_UNKNOWN: "unknown",
+    WHENCE_RUNTIME: "runtime init",
+    WHENCE_LEGACY_CAPI: "legacy C-API",
+    WHENCE_CAPI: "C-API",
+    WHENCE_XI: "cross-interpreter C-API",
+    WHENCE_STDLIB: "_interpreters module",
+}
+
+# One Interpreter object per id in this interpreter (this module is per interpreter).
+_known = weakref.WeakValueDictionary()
 
 
 def create():
@@ -25,27 +42,80 @@ def create():
             "`if __name__ == '__main__':`, as multiprocessing requires"
         )
     _compat.before_first_interpreter()
-    return Interpreter(_core.create())
+    return Interpreter._for_id(_core.create(), WHENCE_STDLIB)
 
 
 def list_all():
-    """The main interpreter and every live interpreter created by manycore."""
-    return [Interpreter(interp_id) for interp_id in _core.list_all()]
+    """The main interpreter and every live interpreter created by manycore.create()."""
+    main_id = _core.get_main()
+    return [Interpreter._for_id(interp_id, WHENCE_RUNTIME if interp_id == main_id else WHENCE_STDLIB)
+            for interp_id in _core.list_all()]
 
 
 def get_current():
-    """The interpreter running this code."""
-    return Interpreter(_core.get_current())
+    """The interpreter running this code (also inside a pool worker, which list_all() does not show)."""
+    current_id = _core.get_current()
+    return Interpreter._for_id(current_id, _whence_of(current_id, current=True))
 
 
 def get_main():
     """The main interpreter."""
-    return Interpreter(_core.get_main())
+    return Interpreter._for_id(_core.get_main(), WHENCE_RUNTIME)
+
+
+def _whence_of(interp_id, current=False):
+    if interp_id == _core.get_main():
+        return WHENCE_RUNTIME
+    if _core.exists(interp_id):
+        return WHENCE_STDLIB  # made by manycore.create(), this module's create()
+    if current:
+        # A pool worker, or an interpreter manycore did not make: ask CPython (3.13+).
+        try:
+            import _interpreters
+
+            return _interpreters.whence(interp_id)
+        except (ImportError, AttributeError, RuntimeError):
+            pass
+    return WHENCE_UNKNOWN
+
+
+_NATIVELY_SHAREABLE = (type(None), bool, int, float, str, bytes)
 
 
 def is_shareable(obj):
-    """True if obj can be sent to another interpreter (natively or pickled)."""
-    return _core.is_shareable(obj)
+    """True if obj is natively shareable in the PEP 734 sense, exactly as the stdlib answers.
+
+    That is None, bool, int, float, str, bytes, tuples of those, memoryview and the
+    cross-interpreter objects (queues, channels) -- exact types only. Everything else
+    (lists, dicts, sets, instances of your classes, ...) can still be sent: manycore
+    copies the built-in containers natively and pickles the rest. ``will_pickle(obj)``
+    tells whether sending obj pickles any part of it.
+    """
+    kind = type(obj)
+    if kind in _NATIVELY_SHAREABLE or kind is memoryview:
+        return True
+    if kind is tuple:
+        return all(is_shareable(item) for item in obj)
+    from ._queues import Queue
+
+    if isinstance(obj, Queue):
+        return True
+    from ._channels import RecvChannel, SendChannel
+
+    return isinstance(obj, (RecvChannel, SendChannel))
+
+
+def will_pickle(obj):
+    """Whether sending obj to another interpreter pickles any part of it (else it is copied natively).
+
+    NotShareableError if obj cannot be sent at all. manycore's codec copies exact
+    built-in values (None, bool, int, float, complex, str, bytes, bytearray, tuple,
+    list, dict, set, frozenset), importable module-level functions and classes, and
+    queues and channels natively; everything else is pickled. Not part of PEP 734.
+    """
+    from . import _transport
+
+    return _transport.pickles_when_sent(obj)
 
 
 def _exec_payload(code):
@@ -64,25 +134,53 @@ def _exec_payload(code):
 
 
 class Interpreter:
-    """A handle to one interpreter, by id. Equal handles refer to the same interpreter.
+    """A handle to one interpreter, by id: one object per id in each interpreter.
 
-    Calls run in that interpreter under its own GIL, so calls into different
+    ``Interpreter(id)`` is the same object as ``get_main()``, ``get_current()`` or
+    ``list_all()`` give for that id; InterpreterNotFoundError if no such interpreter
+    exists. Calls run in that interpreter under its own GIL, so calls into different
     interpreters from different threads use different cores. The caller's GIL is
     released while it waits.
     """
 
-    __slots__ = ("_id",)
+    __slots__ = ("_id", "_whence", "__weakref__")
 
-    def __init__(self, id):  # noqa: A002 - PEP 734 name
+    def __new__(cls, id, /):  # noqa: A002 - PEP 734 name
         if not isinstance(id, int) or isinstance(id, bool):
             raise TypeError(f"interpreter id must be an int, not {type(id).__name__}")
         if id < 0:
             raise ValueError(f"interpreter id must be >= 0, got {id}")
-        self._id = id
+        known = _known.get(id)
+        if known is not None:
+            return known
+        if id != _core.get_current() and not _core.exists(id):
+            raise InterpreterNotFoundError(f"interpreter {id} does not exist (it was closed, or never created)")
+        return cls._for_id(id, _whence_of(id, current=id == _core.get_current()))
+
+    @classmethod
+    def _for_id(cls, interp_id, whence):
+        """The one object for interp_id in this interpreter (made without checking that it exists)."""
+        known = _known.get(interp_id)
+        if known is None:
+            known = object.__new__(cls)
+            known._id = interp_id
+            known._whence = whence
+            _known[interp_id] = known
+        return known
 
     @property
     def id(self):  # noqa: A003 - PEP 734 name
         return self._id
+
+    @property
+    def whence(self):
+        """Where the interpreter was created, as 3.14's concurrent.interpreters says it.
+
+        'runtime init' for the main interpreter, '_interpreters module' for interpreters
+        made by manycore.create(); for others (pool workers, interpreters made elsewhere),
+        what CPython says ('C-API' on 3.13 for pool workers; 'unknown' where it cannot tell).
+        """
+        return _WHENCE_TO_STR[self._whence]
 
     def __repr__(self):
         if self._id == _core.get_main():
@@ -94,12 +192,15 @@ class Interpreter:
         return f"<manycore.Interpreter id={self._id} {state}>"
 
     def __eq__(self, other):
-        return isinstance(other, Interpreter) and other._id == self._id
+        if not isinstance(other, Interpreter):
+            return NotImplemented
+        return other._id == self._id
 
     def __hash__(self):
-        return hash(("manycore.Interpreter", self._id))
+        return hash(self._id)
 
     def __reduce__(self):
+        # By id, as PEP 734 interpreters pickle: Interpreter(id) where it is unpickled.
         return (Interpreter, (self._id,))
 
     def __enter__(self):
@@ -127,9 +228,15 @@ class Interpreter:
         _core.close(self._id)
 
     def prepare_main(self, ns=None, /, **kwargs):
-        """Binds names in the interpreter's __main__ module (values are copied across)."""
+        """Binds names in the interpreter's __main__ module (values are copied across).
+
+        ``ns`` is a mapping or an iterable of (name, value) pairs; ValueError if there
+        is nothing to bind.
+        """
         namespace = dict(ns) if ns is not None else {}
         namespace.update(kwargs)
+        if not namespace:
+            raise ValueError("prepare_main() needs names to bind: a dict, (name, value) pairs or keyword arguments")
         for name in namespace:
             if not isinstance(name, str):
                 raise TypeError(f"prepare_main() names must be str, not {type(name).__name__}")

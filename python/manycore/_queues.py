@@ -7,13 +7,21 @@ imports manycore (``_core.use_wrapper_class``).
 """
 
 from . import _core
-from ._errors import QueueClosed, QueueEmpty, QueueError, QueueFull
+from ._errors import QueueClosed, QueueEmpty, QueueError, QueueFull, QueueNotFoundError
 
-__all__ = ["Queue", "create_queue", "select", "QueueError", "QueueEmpty", "QueueFull", "QueueClosed"]
+__all__ = [
+    "Queue", "create_queue", "list_queues", "select",
+    "QueueError", "QueueNotFoundError", "QueueEmpty", "QueueFull", "QueueClosed",
+]
 
 
 class Queue(_core.Queue):
-    """A FIFO shared by every interpreter of the process; ``Queue(maxsize=0)`` or ``create_queue()``.
+    """A FIFO shared by every interpreter of the process.
+
+    ``Queue(id)`` is the existing queue with that id, in any interpreter (PEP 734;
+    QueueNotFoundError if there is none); ``create_queue(maxsize=0)`` or
+    ``Queue(maxsize=0)`` makes a new one. Each interpreter holds one object per queue:
+    ``Queue(q.id) is q``. A queue pickles by id and lives while any interpreter holds it.
 
     Same methods as ``queue.Queue``: ``put(obj, block=True, timeout=None)``,
     ``put_nowait``, ``get(block=True, timeout=None)``, ``get_nowait``, ``qsize``,
@@ -77,7 +85,17 @@ async def _wait_for(queue, event, ready):
 
 def create_queue(maxsize=0):
     """A new queue; ``maxsize`` > 0 bounds it (put blocks, or raises QueueFull, when full)."""
-    return Queue(maxsize)
+    return Queue(maxsize=maxsize)
+
+
+def list_queues():
+    """Every queue that exists in the process (held by any interpreter), in id order."""
+    return _core.list_queues()
+
+
+# The names of concurrent.interpreters._queues (3.14): create and list_all.
+create = create_queue
+list_all = list_queues
 
 
 def select(queues, timeout=None):

@@ -7,10 +7,14 @@ by reference. Everything else comes here (pickle protocol 5) with three addition
   ``multiprocessing``'s spawn does it: the receiving interpreter runs the script once
   as ``__mp_main__`` (its ``if __name__ == "__main__":`` block does not run) and looks
   the object up there.
-- Lambdas, closures and functions without a script file (REPL, ``python -c``) travel
-  by value: their marshalled code plus the globals they use and their closure cells,
-  each itself sent by this module. Rebuilt functions are cached per interpreter.
+- Lambdas, closures, and functions and classes of a ``__main__`` without a script file
+  (REPL, Jupyter, ``python -c``, stdin) travel by value with cloudpickle, as Dask, Ray
+  and loky send them. A function sent by value is rebuilt once per interpreter and
+  cached by its payload, so ``map`` does not rebuild it per item; cloudpickle keeps one
+  class object per class in each interpreter, so ``isinstance`` works across messages.
 - Modules travel by name.
+
+``dumps``/``loads`` are the codec's pickle fallback (CodecHooks): bytes in, bytes out.
 """
 
 import builtins
@@ -29,33 +33,8 @@ _PROTOCOL = 5
 _FUNCTION_CACHE_LIMIT = 4096
 # blob -> rebuilt function, per interpreter (this module is per interpreter).
 _function_cache = {}
+# Counts dumps() calls on this thread, for pickles_when_sent().
 _state = threading.local()
-
-
-class _SelfReference:
-    """Marks where a function refers to itself (recursion) inside its own payload."""
-
-    def __reduce__(self):
-        return (_self_reference, ())
-
-
-_SELF = _SelfReference()
-
-
-def _self_reference():
-    return _SELF
-
-
-class _EmptyCell:
-    def __reduce__(self):
-        return (_empty_cell, ())
-
-
-_EMPTY = _EmptyCell()
-
-
-def _empty_cell():
-    return _EMPTY
 
 
 def _lookup(root, qualname):
@@ -95,14 +74,6 @@ def _main_object(path, qualname):
     return _lookup(module, qualname)
 
 
-def _global_names(code):
-    names = set(code.co_names)
-    for const in code.co_consts:
-        if isinstance(const, types.CodeType):
-            names |= _global_names(const)
-    return names
-
-
 def _is_importable(module_name):
     if module_name in (None, "__main__", "__mp_main__"):
         return False
@@ -110,114 +81,89 @@ def _is_importable(module_name):
     return module is not None and getattr(module, "__spec__", None) is not None
 
 
-def _function_payload(function):
-    code = function.__code__
-    module_name = function.__module__
-    captured = None
-    if not _is_importable(module_name):
-        namespace = function.__globals__
-        captured = {}
-        for name in sorted(_global_names(code)):
-            if name in namespace:
-                value = namespace[name]
-                captured[name] = _SELF if value is function else value
-    cells = tuple(
-        _EMPTY if _cell_is_empty(cell) else (_SELF if cell.cell_contents is function else cell.cell_contents)
-        for cell in (function.__closure__ or ())
-    )
-    spec = (
-        marshal.dumps(code), function.__name__, function.__qualname__, module_name,
-        function.__defaults__, function.__kwdefaults__, captured, cells, function.__dict__ or None,
-        function.__doc__,
-    )
-    return dumps(spec)
+def _by_reference(obj):
+    """The reduction that sends a function or class by reference, or None if it must go by value."""
+    qualname = obj.__qualname__
+    if "<" in qualname:
+        return None  # a lambda or a local: no name finds it
+    module_name = obj.__module__
+    if _is_importable(module_name):
+        try:
+            if _lookup(sys.modules[module_name], qualname) is obj:
+                return NotImplemented  # plain pickle: by module and qualname
+        except AttributeError:
+            pass
+    elif module_name == "__main__" and (path := _main_script()) is not None:
+        try:
+            if _lookup(sys.modules["__main__"], qualname) is obj:
+                return (_main_object, (path, qualname))
+        except AttributeError:
+            pass
+    return None
 
 
-def _cell_is_empty(cell):
-    try:
-        cell.cell_contents
-    except ValueError:
-        return True
-    return False
+def _common_reduction(obj):
+    """What both picklers do the same way: main-script objects, modules, code objects."""
+    if isinstance(obj, (types.FunctionType, type)):
+        return _by_reference(obj)
+    if isinstance(obj, types.ModuleType) and obj.__name__ not in ("__main__", "__mp_main__"):
+        return (importlib.import_module, (obj.__name__,))
+    if isinstance(obj, types.CodeType):
+        return (marshal.loads, (marshal.dumps(obj),))
+    return NotImplemented
+
+
+_value_pickler_class = None
+
+
+def _value_pickler():
+    """cloudpickle's Pickler with manycore's by-reference rules first (cloudpickle loads on first use)."""
+    global _value_pickler_class
+    if _value_pickler_class is None:
+        import cloudpickle
+
+        class ValuePickler(cloudpickle.Pickler):
+            def reducer_override(self, obj):
+                reduction = _common_reduction(obj)
+                if reduction is None:  # a function or class that must travel by value
+                    return super().reducer_override(obj)
+                if reduction is NotImplemented and isinstance(obj, (types.FunctionType, type)):
+                    return super().reducer_override(obj)  # cloudpickle sends importable ones by reference too
+                return reduction
+
+        _value_pickler_class = ValuePickler
+    return _value_pickler_class
+
+
+def _dumps_by_value(obj):
+    buffer = io.BytesIO()
+    # Protocol by position (gh-119213, see dumps); cloudpickle's own keyword call into
+    # _pickle is made once in the main interpreter first (_compat.before_first_interpreter).
+    _value_pickler()(buffer, _PROTOCOL).dump(obj)
+    return buffer.getvalue()
 
 
 def _load_function(blob):
+    """The function pickled by value in blob, rebuilt once per interpreter."""
     function = _function_cache.get(blob)
-    if function is not None:
-        return function
-    (code_bytes, name, qualname, module_name, defaults, kwdefaults, captured, cells, attributes, doc) = loads(blob)
-    if captured is None:
-        namespace = importlib.import_module(module_name).__dict__
-    else:
-        namespace = {"__builtins__": builtins, "__name__": module_name or "__main__"}
-    closure = tuple(types.CellType() if value is _EMPTY else types.CellType(value) for value in cells) or None
-    function = types.FunctionType(marshal.loads(code_bytes), namespace, name, defaults, closure)
-    function.__qualname__ = qualname
-    function.__kwdefaults__ = kwdefaults
-    function.__doc__ = doc
-    if attributes:
-        function.__dict__.update(attributes)
-    if captured is not None:
-        namespace.update({key: function if value is _SELF else value for key, value in captured.items()})
-    for cell in closure or ():
-        if not _cell_is_empty(cell) and cell.cell_contents is _SELF:
-            cell.cell_contents = function
-    if len(_function_cache) >= _FUNCTION_CACHE_LIMIT:
-        _function_cache.clear()
-    _function_cache[blob] = function
+    if function is None:
+        function = pickle.loads(blob)
+        if len(_function_cache) >= _FUNCTION_CACHE_LIMIT:
+            _function_cache.clear()
+        _function_cache[blob] = function
     return function
-
-
-def _reduce_function(function):
-    qualname = function.__qualname__
-    module_name = function.__module__
-    if "<" not in qualname:
-        if _is_importable(module_name):
-            try:
-                if _lookup(sys.modules[module_name], qualname) is function:
-                    return NotImplemented  # plain pickle: by reference
-            except AttributeError:
-                pass
-        elif module_name == "__main__" and (path := _main_script()) is not None:
-            try:
-                if _lookup(sys.modules["__main__"], qualname) is function:
-                    return (_main_object, (path, qualname))
-            except AttributeError:
-                pass
-    in_progress = getattr(_state, "in_progress", None)
-    if in_progress is None:
-        in_progress = _state.in_progress = []
-    if any(item is function for item in in_progress):
-        raise pickle.PicklingError(
-            f"function {qualname!r} is part of a cycle of local functions that refer to each other; "
-            "define them at module level to send them"
-        )
-    in_progress.append(function)
-    try:
-        return (_load_function, (_function_payload(function),))
-    finally:
-        in_progress.pop()
 
 
 class _Pickler(pickle.Pickler):
     def reducer_override(self, obj):
+        reduction = _common_reduction(obj)
+        if reduction is not None:
+            return reduction
         if isinstance(obj, types.FunctionType):
-            return _reduce_function(obj)
-        if isinstance(obj, type) and obj.__module__ == "__main__" and "<" not in obj.__qualname__:
-            path = _main_script()
-            if path is None:
-                # By reference it would fail only in the receiver, with an AttributeError.
-                raise pickle.PicklingError(
-                    f"class {obj.__qualname__!r} is defined in __main__, which has no script file here "
-                    "(a REPL, a notebook, python -c or stdin), so another interpreter cannot find it; "
-                    "define the class in a module and import it"
-                )
-            return (_main_object, (path, obj.__qualname__))
-        if isinstance(obj, types.ModuleType) and obj.__name__ not in ("__main__", "__mp_main__"):
-            return (importlib.import_module, (obj.__name__,))
-        if isinstance(obj, types.CodeType):
-            return (marshal.loads, (marshal.dumps(obj),))
-        return NotImplemented
+            return (_load_function, (_dumps_by_value(obj),))
+        # A class that no name finds elsewhere (file-less __main__, a local class):
+        # cloudpickle sends its definition.
+        return (pickle.loads, (_dumps_by_value(obj),))
 
 
 def dumps(obj):
@@ -227,6 +173,7 @@ def dumps(obj):
     # Pickler() made in a subinterpreter caches its keyword tuple in that interpreter's
     # memory, and the process aborts at exit when the main interpreter frees it
     # (gh-119213, docs/compat.md).
+    _state.dumps_calls = getattr(_state, "dumps_calls", 0) + 1
     _Pickler(buffer, _PROTOCOL).dump(obj)
     return buffer.getvalue()
 
@@ -234,3 +181,12 @@ def dumps(obj):
 def loads(data):
     """Rebuilds an object pickled by dumps, in this interpreter."""
     return pickle.loads(data)
+
+
+def pickles_when_sent(obj):
+    """Whether the codec hands some part of obj to dumps() when sending it (NotShareableError if it cannot send it)."""
+    from . import _core
+
+    before = getattr(_state, "dumps_calls", 0)
+    _core.encoded_kind(obj)  # encodes like a send; raises NotShareableError if it cannot be sent
+    return getattr(_state, "dumps_calls", 0) != before

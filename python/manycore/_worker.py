@@ -17,12 +17,19 @@ running_main_script = False
 _NOT_ISOLATED_MARKERS = ("does not support loading in subinterpreters", "not supported in subinterpreters")
 
 
+# Extension modules CPython refused to load in this interpreter, in refusal order. A
+# package that catches the ImportError and falls back to pure Python (msgpack, PyYAML)
+# leaves its name here; `python -m manycore check` reports it.
+refused_extensions = []
+
+
 def isolation_hint(name):
     return (
         f"{name} cannot be imported in an isolated interpreter (it is an extension module "
         "without per-interpreter GIL support, e.g. single-phase init); run "
-        f"`python -m manycore check {name}` to see which modules work, and import it in the "
-        "main interpreter instead"
+        f"`python -m manycore check {name}` to see which modules work. Import it in the main "
+        "interpreter instead; for a pool, run such tasks in a process pool "
+        "(concurrent.futures.ProcessPoolExecutor)"
     )
 
 
@@ -40,6 +47,7 @@ class _HintingLoader:
             return self._loader.create_module(spec)
         except ImportError as error:
             if any(marker in str(error) for marker in _NOT_ISOLATED_MARKERS):
+                refused_extensions.append(spec.name)
                 raise ImportError(f"{isolation_hint(spec.name)} ({error})", name=spec.name) from error
             raise
 
@@ -69,6 +77,15 @@ class _IsolationHintFinder:
 def _install():
     if _IsolationHintFinder not in sys.meta_path:
         sys.meta_path.insert(0, _IsolationHintFinder)
+    main = sys.modules.get("__main__")
+    # CPython <= 3.13 starts every interpreter's __main__ with an empty __annotations__
+    # that 3.14's (PEP 649) has not; a fresh worker's __main__ looks like 3.14's. Code
+    # with module-level annotations creates it again when it runs.
+    if main is not None and getattr(main, "__file__", None) is None and main.__dict__.get("__annotations__") == {}:
+        from . import _core
+
+        if _core.get_current() != _core.get_main():
+            del main.__annotations__
 
 
 def exec_in_main(kind, payload):
@@ -86,6 +103,21 @@ def exec_in_main(kind, payload):
 
 def prepare_main(namespace):
     sys.modules["__main__"].__dict__.update(namespace)
+
+
+def import_report(name):
+    """What importing `name` here did: works, reason, the extension modules refused, and all loaded after it."""
+    refused_before = len(refused_extensions)
+    works, reason = try_import(name)
+    return {"works": works, "reason": reason, "refused": refused_extensions[refused_before:],
+            "extensions": loaded_extensions()}
+
+
+def loaded_extensions():
+    """Names of the extension modules (shared libraries) loaded in this interpreter."""
+    return sorted(name for name, module in list(sys.modules.items())
+                  if isinstance(getattr(getattr(module, "__spec__", None), "loader", None),
+                                (importlib.machinery.ExtensionFileLoader, _HintingLoader)))
 
 
 def try_import(name):

@@ -2,6 +2,7 @@
 #include "manycore/queue.h"
 
 #include <algorithm>
+#include <map>
 #include <string>
 
 #include "wait.h"
@@ -11,11 +12,50 @@ namespace {
 
 std::atomic<int64_t> next_queue_id{1};
 
+// Every Queue alive in the process, by id. A Queue registers itself in its
+// constructor and leaves in its destructor; find() turns the raw pointer into an
+// owner only through weak_from_this(), which is empty once the last owner is gone
+// (the destructor then waits for registry_mutex before the memory goes away).
+struct QueueRegistry {
+  std::mutex mutex;
+  std::map<int64_t, Queue*> queues;  // guarded by mutex
+};
+
+QueueRegistry& registry() {
+  static QueueRegistry* instance = new QueueRegistry();  // never destroyed: queues may outlive static teardown
+  return *instance;
+}
+
 Status closed_status(int64_t id) { return Status(StatusCode::kClosed, "queue " + std::to_string(id) + " is closed"); }
 
 }  // namespace
 
-Queue::Queue(size_t maxsize) : id_(next_queue_id.fetch_add(1, std::memory_order_relaxed)), maxsize_(maxsize) {}
+Queue::Queue(size_t maxsize) : id_(next_queue_id.fetch_add(1, std::memory_order_relaxed)), maxsize_(maxsize) {
+  std::lock_guard lock(registry().mutex);
+  registry().queues.emplace(id_, this);
+}
+
+Queue::~Queue() {
+  std::lock_guard lock(registry().mutex);
+  registry().queues.erase(id_);
+}
+
+Result<std::shared_ptr<Queue>> Queue::find(int64_t id) {
+  std::lock_guard lock(registry().mutex);
+  auto found = registry().queues.find(id);
+  std::shared_ptr<Queue> queue = found == registry().queues.end() ? nullptr : found->second->weak_from_this().lock();
+  if (!queue) return Status(StatusCode::kNotFound, "queue " + std::to_string(id) + " does not exist (any more)");
+  return queue;
+}
+
+std::vector<std::shared_ptr<Queue>> Queue::list_all() {
+  std::lock_guard lock(registry().mutex);
+  std::vector<std::shared_ptr<Queue>> queues;
+  for (const auto& [id, queue] : registry().queues) {
+    if (std::shared_ptr<Queue> owner = queue->weak_from_this().lock()) queues.push_back(std::move(owner));
+  }
+  return queues;
+}
 
 Status Queue::put(Value item, bool block, std::optional<double> timeout_seconds) {
   auto deadline = internal::deadline_after(timeout_seconds);

@@ -33,7 +33,7 @@ PyObject* type_for(ModuleState* state, StatusCode code, ErrorDomain domain) {
     case StatusCode::kInvalidArgument: return PyExc_ValueError;
     case StatusCode::kNotShareable: return state->NotShareableError;
     case StatusCode::kNotFound:
-      if (domain == ErrorDomain::kQueue) return state->QueueError;
+      if (domain == ErrorDomain::kQueue) return state->QueueNotFoundError;
       if (domain == ErrorDomain::kChannel) return state->ChannelError;
       return state->InterpreterNotFoundError;
     case StatusCode::kInterpreterError:

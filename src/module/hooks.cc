@@ -91,15 +91,79 @@ int add_shareable_type(ModuleState* state, const char* type_name, PyObject* type
   return PyDict_SetItemString(state->shareable_types, type_name, type);
 }
 
+namespace {
+
+// The live wrapper a weakref points to (new reference), or nullptr (no error) if it is dead.
+PyObject* weakref_target(PyObject* ref) {
+#if PY_VERSION_HEX >= 0x030D0000
+  PyObject* target = nullptr;
+  if (PyWeakref_GetRef(ref, &target) < 0) PyErr_Clear();
+  return target;
+#else
+  PyObject* target = PyWeakref_GetObject(ref);  // borrowed; deprecated in 3.13
+  return target == Py_None ? nullptr : Py_NewRef(target);
+#endif
+}
+
+// Drops entries whose wrapper is gone, once the dict has doubled since the last prune.
+int prune_wrappers(PyObject* wrappers) {
+  PyRef dead = PyRef::steal(PyList_New(0));
+  if (!dead) return -1;
+  PyObject* key;
+  PyObject* ref;
+  Py_ssize_t position = 0;
+  while (PyDict_Next(wrappers, &position, &key, &ref)) {
+    PyObject* target = weakref_target(ref);
+    if (target == nullptr && PyList_Append(dead.get(), key) < 0) return -1;
+    Py_XDECREF(target);
+  }
+  for (Py_ssize_t i = 0; i < PyList_GET_SIZE(dead.get()); ++i) {
+    if (PyDict_DelItem(wrappers, PyList_GET_ITEM(dead.get(), i)) < 0) return -1;
+  }
+  return 0;
+}
+
+}  // namespace
+
 PyObject* new_shared_wrapper(PyTypeObject* type, std::shared_ptr<Shareable> object) {
+  bool unique = type->tp_weaklistoffset != 0;
+  ModuleState* state = unique ? current_state() : nullptr;
+  if (unique && state == nullptr) return nullptr;
+  PyRef key = unique ? PyRef::steal(PyLong_FromVoidPtr(object.get())) : PyRef();
+  if (unique) {
+    if (!key) return nullptr;
+    PyObject* ref = PyDict_GetItemWithError(state->wrappers, key.get());  // borrowed
+    if (ref == nullptr && PyErr_Occurred()) return nullptr;
+    // While a wrapper lives it owns the Shareable, so its address cannot belong to another one.
+    if (PyObject* existing = ref != nullptr ? weakref_target(ref) : nullptr) {
+      if (Py_TYPE(existing) == type) return existing;
+      Py_DECREF(existing);
+    }
+  }
   PyObject* self = type->tp_alloc(type, 0);
   if (self == nullptr) return nullptr;
   new (&reinterpret_cast<SharedWrapper*>(self)->object) std::shared_ptr<Shareable>(std::move(object));
+  if (unique) {
+    PyRef ref = PyRef::steal(PyWeakref_NewRef(self, nullptr));
+    if (!ref || PyDict_SetItem(state->wrappers, key.get(), ref.get()) < 0) {
+      Py_DECREF(self);
+      return nullptr;
+    }
+    Py_ssize_t size = PyDict_GET_SIZE(state->wrappers);
+    if (size >= 2 * state->wrappers_after_prune + 64) {
+      if (prune_wrappers(state->wrappers) < 0) {
+        Py_DECREF(self);
+        return nullptr;
+      }
+      state->wrappers_after_prune = PyDict_GET_SIZE(state->wrappers);
+    }
+  }
   return self;
 }
 
 void destroy_shared_wrapper(PyObject* self) {
   PyTypeObject* type = Py_TYPE(self);
+  if (type->tp_weaklistoffset != 0) PyObject_ClearWeakRefs(self);
   reinterpret_cast<SharedWrapper*>(self)->object.~shared_ptr<Shareable>();
   type->tp_free(self);
   Py_DECREF(type);
@@ -108,6 +172,8 @@ void destroy_shared_wrapper(PyObject* self) {
 int install_hooks(ModuleState* state) {
   state->shareable_types = PyDict_New();
   if (state->shareable_types == nullptr) return -1;
+  state->wrappers = PyDict_New();
+  if (state->wrappers == nullptr) return -1;
   install_codec_hooks(&binding_hooks());
   return 0;
 }

@@ -20,6 +20,7 @@ int load_exceptions(ModuleState* state) {
       {"ExecutionFailed", &state->ExecutionFailed},
       {"NotShareableError", &state->NotShareableError},
       {"QueueError", &state->QueueError},
+      {"QueueNotFoundError", &state->QueueNotFoundError},
       {"QueueEmpty", &state->QueueEmpty},
       {"QueueFull", &state->QueueFull},
       {"QueueClosed", &state->QueueClosed},
@@ -52,6 +53,7 @@ int module_exec(PyObject* module) {
   X(ExecutionFailed)              \
   X(NotShareableError)            \
   X(QueueError)                   \
+  X(QueueNotFoundError)           \
   X(QueueEmpty)                   \
   X(QueueFull)                    \
   X(QueueClosed)                  \
@@ -65,7 +67,8 @@ int module_exec(PyObject* module) {
   X(PendingCallType)              \
   X(WorkerPoolType)               \
   X(TaskResultsType)              \
-  X(shareable_types)
+  X(shareable_types)              \
+  X(wrappers)
 
 int module_traverse(PyObject* module, visitproc visit, void* arg) {
   ModuleState* state = get_state(module);

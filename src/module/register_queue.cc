@@ -35,10 +35,33 @@ PyObject* raise_queue_status(const Status& status) {
 
 // ---- Queue --------------------------------------------------------------------------
 
+// Queue(id, /): the existing queue with that id (PEP 734); Queue() or
+// Queue(maxsize=N): a new one (queue.Queue's spelling; create_queue(maxsize) too).
 PyObject* queue_new(PyTypeObject* type, PyObject* args, PyObject* kwargs) {
+  Py_ssize_t positional = PyTuple_GET_SIZE(args);
+  bool has_keywords = kwargs != nullptr && PyDict_GET_SIZE(kwargs) != 0;
+  if (positional > 1 || (positional == 1 && has_keywords)) {
+    return PyErr_Format(PyExc_TypeError,
+                        "Queue(id) takes one queue id and attaches to that queue; create a new queue with "
+                        "create_queue(maxsize) or Queue(maxsize=N)");
+  }
+  if (positional == 1) {
+    PyObject* id_arg = PyTuple_GET_ITEM(args, 0);
+    if (PyBool_Check(id_arg) || !PyLong_Check(id_arg)) {
+      return PyErr_Format(PyExc_TypeError, "queue id must be an int, not %.200s (create a queue with "
+                          "create_queue(maxsize) or Queue(maxsize=N))", Py_TYPE(id_arg)->tp_name);
+    }
+    int overflow = 0;
+    long long id = PyLong_AsLongLongAndOverflow(id_arg, &overflow);
+    if (id == -1 && PyErr_Occurred()) return nullptr;
+    if (overflow != 0) id = -1;  // no queue has an id beyond int64
+    Result<std::shared_ptr<Queue>> found = Queue::find(id);
+    if (!found.ok()) return raise_queue_status(found.status());
+    return new_shared_wrapper(type, found.take_value());
+  }
   static const char* keywords[] = {"maxsize", nullptr};
   PyObject* maxsize_arg = nullptr;
-  if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|O:Queue", const_cast<char**>(keywords), &maxsize_arg)) {
+  if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|$O:Queue", const_cast<char**>(keywords), &maxsize_arg)) {
     return nullptr;
   }
   long long maxsize = 0;
@@ -155,6 +178,12 @@ Py_hash_t queue_hash(PyObject* self) {
 
 PyObject* iter_self(PyObject* self) { return Py_NewRef(self); }
 
+// Pickled by id, as PEP 734 queues are: unpickling in any interpreter of this process
+// attaches to the same queue while it lives (QueueNotFoundError once it is gone).
+PyObject* queue_reduce(PyObject* self, PyObject*) {
+  return Py_BuildValue("(O(L))", reinterpret_cast<PyObject*>(Py_TYPE(self)), static_cast<long long>(queue_of(self).id()));
+}
+
 #define MANYCORE_KW(function) reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(function))
 
 PyMethodDef queue_methods[] = {
@@ -173,6 +202,7 @@ PyMethodDef queue_methods[] = {
     {"close", queue_close, METH_NOARGS,
      "close(): refuse further puts (QueueClosed); gets drain the remaining items, then raise QueueClosed; "
      "iteration ends. Every blocked call wakes up. Idempotent; affects every interpreter."},
+    {"__reduce__", queue_reduce, METH_NOARGS, "Pickled by id: unpickling attaches to the same live queue."},
     {"_watch", queue_watch, METH_O,
      "_watch(event) -> QueueWatch: a pipe that becomes readable when an item is put ('get') or taken ('put'), "
      "or the queue closes (for event loops)."},
@@ -186,8 +216,14 @@ PyGetSetDef queue_getset[] = {
     {nullptr, nullptr, nullptr, nullptr, nullptr},
 };
 
+PyMemberDef queue_members[] = {
+    SHARED_WRAPPER_WEAKREF_MEMBER,
+    {nullptr, 0, 0, 0, nullptr},
+};
+
 PyType_Slot queue_slots[] = {
     {Py_tp_new, reinterpret_cast<void*>(queue_new)},
+    {Py_tp_members, queue_members},
     {Py_tp_dealloc, reinterpret_cast<void*>(destroy_shared_wrapper)},
     {Py_tp_methods, queue_methods},
     {Py_tp_getset, queue_getset},
@@ -196,7 +232,8 @@ PyType_Slot queue_slots[] = {
     {Py_tp_hash, reinterpret_cast<void*>(queue_hash)},
     {Py_tp_iter, reinterpret_cast<void*>(iter_self)},
     {Py_tp_iternext, reinterpret_cast<void*>(queue_iternext)},
-    {Py_tp_doc, const_cast<char*>("Queue(maxsize=0): a FIFO shared by every interpreter of the process.")},
+    {Py_tp_doc, const_cast<char*>("Queue(id): the existing queue with that id; Queue(maxsize=0): a new FIFO shared "
+                                  "by every interpreter of the process.")},
     {0, nullptr},
 };
 
@@ -325,7 +362,21 @@ PyObject* select_queue(PyObject* module, PyObject* args, PyObject* kwargs) {
   return Py_NewRef(PySequence_Fast_GET_ITEM(sequence.get(), chosen.value()));
 }
 
+PyObject* list_queues(PyObject* module, PyObject*) {
+  ModuleState* state = get_state(module);
+  PyObject* type = PyDict_GetItemString(state->shareable_types, "Queue");  // borrowed: manycore.Queue once registered
+  if (type == nullptr) type = state->QueueType;
+  PyRef queues = PyRef::steal(PyList_New(0));
+  if (!queues) return nullptr;
+  for (std::shared_ptr<Queue>& queue : Queue::list_all()) {
+    PyRef wrapper = PyRef::steal(new_shared_wrapper(reinterpret_cast<PyTypeObject*>(type), std::move(queue)));
+    if (!wrapper || PyList_Append(queues.get(), wrapper.get()) < 0) return nullptr;
+  }
+  return queues.release();
+}
+
 PyMethodDef queue_functions[] = {
+    {"list_queues", list_queues, METH_NOARGS, "list_queues() -> list[Queue]: every queue that exists, in id order."},
     {"select", MANYCORE_KW(select_queue), METH_VARARGS | METH_KEYWORDS,
      "select(queues, timeout=None): the first of queues that has an item, waiting for one (GIL released); None "
      "if timeout seconds pass first. Closed, drained queues are skipped; QueueClosed if all are."},

@@ -20,10 +20,19 @@ namespace manycore::module {
 // end). The codec unwraps any instance of a type registered in
 // ModuleState::shareable_types and wraps a received Shareable in the type registered
 // under its type_name().
+//
+// A type that supports weak references (its spec lists SHARED_WRAPPER_WEAKREF_MEMBER)
+// gets one wrapper per Shareable in each interpreter: receiving a queue that this
+// interpreter already holds, or Queue(id), gives back the same object (PEP 734).
 struct SharedWrapper {
   PyObject_HEAD
   std::shared_ptr<Shareable> object;  // constructed in place by new_shared_wrapper
+  PyObject* weakreflist;              // zeroed by tp_alloc; used when the type sets __weaklistoffset__
 };
+
+// The Py_tp_members entry that makes a SharedWrapper type weak-referenceable (unique per interpreter).
+#define SHARED_WRAPPER_WEAKREF_MEMBER \
+  {"__weaklistoffset__", Py_T_PYSSIZET, offsetof(SharedWrapper, weakreflist), Py_READONLY, nullptr}
 
 struct ModuleState {
   // Exception classes, defined in manycore/_errors.py so Python code can subclass
@@ -33,6 +42,7 @@ struct ModuleState {
   PyObject* ExecutionFailed = nullptr;
   PyObject* NotShareableError = nullptr;
   PyObject* QueueError = nullptr;
+  PyObject* QueueNotFoundError = nullptr;
   PyObject* QueueEmpty = nullptr;
   PyObject* QueueFull = nullptr;
   PyObject* QueueClosed = nullptr;
@@ -49,6 +59,10 @@ struct ModuleState {
   PyObject* TaskResultsType = nullptr;  // manycore._core.TaskResults
   // {Shareable::type_name(): wrapper type}, each type laid out as SharedWrapper.
   PyObject* shareable_types = nullptr;
+  // {address of a Shareable: weakref to its wrapper here}, for weak-referenceable
+  // wrapper types (unique wrappers). Dead entries are pruned as it grows.
+  PyObject* wrappers = nullptr;
+  Py_ssize_t wrappers_after_prune = 0;  // size of `wrappers` after its last prune
 };
 
 ModuleState* get_state(PyObject* module);
@@ -58,7 +72,9 @@ ModuleState* current_state();
 // Registers `type` (laid out as SharedWrapper, its tp_dealloc calling
 // destroy_shared_wrapper) as the wrapper for Shareables named `type_name`.
 int add_shareable_type(ModuleState* state, const char* type_name, PyObject* type);
-// New instance of `type` owning `object`; nullptr with an error set on failure.
+// The wrapper of `object` in this interpreter: the existing one when `type` is
+// weak-referenceable and a live wrapper of exactly `type` exists, else a new instance
+// of `type` owning `object` (remembered for next time). nullptr with an error set on failure.
 PyObject* new_shared_wrapper(PyTypeObject* type, std::shared_ptr<Shareable> object);
 // For tp_dealloc of wrapper types.
 void destroy_shared_wrapper(PyObject* self);
