@@ -11,7 +11,8 @@ if sys.version_info < (3, 12):
 from . import _core
 from ._errors import ExecutionFailed, InterpreterError, InterpreterNotFoundError, NotShareableError
 from ._interpreters import (
-    CallHandle, Interpreter, create, get_current, get_main, is_shareable, list_all,
+    CallHandle, Interpreter, create, get_current, get_main, is_shareable, list_all, will_pickle,
+    WHENCE_UNKNOWN, WHENCE_RUNTIME, WHENCE_LEGACY_CAPI, WHENCE_CAPI, WHENCE_XI, WHENCE_STDLIB,
 )
 from ._queues import (
     Queue, QueueClosed, QueueEmpty, QueueError, QueueFull, QueueNotFoundError, create_queue, list_queues, select,
@@ -26,7 +27,8 @@ __all__ = [
     "CallHandle", "ExecutionFailed", "Interpreter", "InterpreterError", "InterpreterNotFoundError",
     "NotShareableError", "create", "get_current", "get_main", "is_shareable", "list_all",
     "Queue", "QueueError", "QueueEmpty", "QueueFull", "QueueClosed", "create_queue", "select",
-    "QueueNotFoundError", "list_queues",
+    "QueueNotFoundError", "list_queues", "will_pickle",
+    "WHENCE_UNKNOWN", "WHENCE_RUNTIME", "WHENCE_LEGACY_CAPI", "WHENCE_CAPI", "WHENCE_XI", "WHENCE_STDLIB",
     "RecvChannel", "SendChannel", "ChannelError", "ChannelClosedError", "ChannelEmptyError", "create_channel",
 ]
 
@@ -36,6 +38,9 @@ _LAZY = {
     "InterpreterPoolExecutor": "._executor",
     "Pool": "._pool",
     "BrokenInterpreterPool": "._errors",
+    "AsyncResult": "._pool",
+    "MapResult": "._pool",
+    "IMapIterator": "._pool",
 }
 __all__ += list(_LAZY)
 
@@ -52,7 +57,8 @@ def __getattr__(name):
 
 
 def __dir__():
-    return sorted(set(globals()) | set(_LAZY))
+    # Public names only (plus __version__), not the modules this one happens to import.
+    return sorted(__all__ + ["__version__"])
 
 
 def _setup_main_interpreter():

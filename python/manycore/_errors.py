@@ -104,6 +104,14 @@ def _make_broken_interpreter_pool():
     return BrokenInterpreterPool
 
 
+# Shown (and pickled by reference) as manycore.X, the names users import.
+for _public in (InterpreterError, InterpreterNotFoundError, NotShareableError, ExecutionFailed, QueueError,
+                QueueNotFoundError, QueueEmpty, QueueFull, QueueClosed, ChannelError, ChannelClosedError,
+                ChannelEmptyError):
+    _public.__module__ = "manycore"
+del _public
+
+
 def __getattr__(name):
     if name == "BrokenInterpreterPool":
         cls = globals()["BrokenInterpreterPool"] = _make_broken_interpreter_pool()

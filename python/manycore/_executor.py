@@ -174,3 +174,7 @@ class InterpreterPoolExecutor(futures.Executor):
         self._delivery.close()
         _dispatch.end_at_exit(self._pool.join)
         _dispatch.end_at_exit(self._delivery.join)
+
+from ._tracebacks import hide_internal_frames_of  # noqa: E402 - applied once the class exists
+
+hide_internal_frames_of(InterpreterPoolExecutor, "__init__", "submit", "map", "shutdown")

@@ -150,12 +150,11 @@ class Interpreter:
             raise TypeError(f"interpreter id must be an int, not {type(id).__name__}")
         if id < 0:
             raise ValueError(f"interpreter id must be >= 0, got {id}")
-        known = _known.get(id)
-        if known is not None:
-            return known
-        if id != _core.get_current() and not _core.exists(id):
+        current = id == _core.get_current()
+        if not current and not _core.exists(id):
             raise InterpreterNotFoundError(f"interpreter {id} does not exist (it was closed, or never created)")
-        return cls._for_id(id, _whence_of(id, current=id == _core.get_current()))
+        known = _known.get(id)
+        return known if known is not None else cls._for_id(id, _whence_of(id, current=current))
 
     @classmethod
     def _for_id(cls, interp_id, whence):
@@ -289,3 +288,11 @@ class CallHandle:
     def exception(self, timeout=None):
         """The exception the call raised, or None."""
         return self._pending.exception(timeout)
+
+
+from ._tracebacks import hide_internal_frames, hide_internal_frames_of  # noqa: E402 - applied once the classes exist
+
+create = hide_internal_frames(create)
+hide_internal_frames_of(Interpreter, "__new__", "__exit__", "is_running", "interrupt", "close", "prepare_main",
+                        "exec", "call", "call_in_thread")
+hide_internal_frames_of(CallHandle, "join", "result", "exception")

@@ -350,3 +350,10 @@ class Pool:
     def _shutdown_at_exit(self):
         # As multiprocessing, whose workers are daemon processes: running tasks are stopped.
         _dispatch.end_at_exit(self.terminate)
+
+from ._tracebacks import hide_internal_frames_of  # noqa: E402 - applied once the classes exist
+
+hide_internal_frames_of(Pool, "__init__", "__exit__", "apply", "map", "starmap", "apply_async", "map_async",
+                        "starmap_async", "imap", "imap_unordered", "close", "terminate", "join")
+hide_internal_frames_of(AsyncResult, "wait", "get", "successful")
+hide_internal_frames_of(IMapIterator, "next", "__next__")

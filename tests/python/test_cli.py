@@ -133,7 +133,8 @@ def test_check_reports_modules_refused_in_isolated_interpreters(tmp_path, name):
     completed = run_cli("check", "json", name, cwd=tmp_path)
     assert completed.returncode == 1
     line = next(line for line in completed.stdout.splitlines() if line.startswith(name))
-    assert "not isolated" in line and "per-interpreter GIL" in line and "import it in the main interpreter" in line
+    assert "not isolated" in line and "per-interpreter GIL" in line
+    assert "what to do: import it in the main interpreter" in completed.stdout
 
 
 def test_check_classifies_missing_failing_and_dependent_modules(tmp_path):
@@ -158,7 +159,8 @@ def test_check_classifies_missing_failing_and_dependent_modules(tmp_path):
         assert results["imports_curses"]["status"] == "not isolated"
         assert "it imports _curses" in results["imports_curses"]["reason"]
     for result in results.values():
-        assert result["works"] is False and set(result) == {"module", "works", "status", "reason", "detail", "note"}
+        assert result["works"] is False and set(result) == {
+            "module", "works", "status", "reason", "advice", "fallbacks", "detail", "note"}
 
 
 def test_check_json_all_working(tmp_path):
