@@ -35,6 +35,7 @@ class ExecutionFailed(InterpreterError):
 
     @classmethod
     def _from_remote(cls, type_module, type_qualname, message, formatted):
+        formatted = _without_internal_entries(formatted)
         remote_type = types.SimpleNamespace(
             __module__=type_module, __qualname__=type_qualname, __name__=type_qualname.rpartition(".")[2]
         )
@@ -43,6 +44,25 @@ class ExecutionFailed(InterpreterError):
     def __reduce__(self):
         return (_rebuild_execution_failed, (self.excinfo.type.__module__, self.excinfo.type.__qualname__,
                                             self.excinfo.msg, self.excinfo.formatted))
+
+
+_PACKAGE_FILE_PREFIX = '  File "' + __file__.rpartition("/")[0] + "/"
+
+
+def _without_internal_entries(formatted):
+    """A formatted remote traceback without the entries of manycore's own files (_transport.py, _worker.py, ...)."""
+    if _PACKAGE_FILE_PREFIX not in formatted:
+        return formatted
+    kept = []
+    skipping = False
+    for line in formatted.splitlines(keepends=True):
+        if line.startswith('  File "'):
+            skipping = line.startswith(_PACKAGE_FILE_PREFIX)
+        elif not line.startswith("    "):
+            skipping = False
+        if not skipping:
+            kept.append(line)
+    return "".join(kept)
 
 
 def _rebuild_execution_failed(type_module, type_qualname, message, formatted):

@@ -86,6 +86,24 @@ def _install():
 
         if _core.get_current() != _core.get_main():
             del main.__annotations__
+            import atexit
+
+            atexit.register(_forget_dummy_thread)
+
+
+def _forget_dummy_thread():
+    """Drops 3.13's record of this worker thread as a threading._DummyThread while threading still works.
+
+    threading.current_thread() on manycore's worker thread (Thread() calls it) makes a
+    _DummyThread whose cleanup runs when the thread state is cleared, after the
+    modules are gone, once something (logging, which cloudpickle imports) keeps
+    threading's thread-local alive that long: "Exception ignored in:
+    _DeleteDummyThreadOnDel.__del__ ... TypeError" at close. Run from atexit, on the
+    thread that ends the interpreter: the one that made the record.
+    """
+    info = getattr(sys.modules.get("threading"), "_thread_local_info", None)
+    if info is not None:
+        info.__dict__.pop("_track_dummy_thread_ref", None)
 
 
 def exec_in_main(kind, payload):

@@ -67,13 +67,13 @@ def test_chained_remote_exception_shows_the_chain(interp):
     assert "direct cause" in formatted
 
 
-def test_exception_class_defined_in_a_function_raises_execution_failed(interp):
+def test_exception_class_defined_in_a_function_arrives_by_value(interp):
+    # cloudpickle carries the local class's definition (issue 11, point 10).
     error = remote_failure(lambda: interp.call(remote.raise_local_class))
-    assert type(error) is manycore.ExecutionFailed
-    assert error.excinfo.type.__qualname__ == "raise_local_class.<locals>.LocalError"
-    assert error.excinfo.type.__name__ == "LocalError"
-    assert error.excinfo.msg == "defined inside a function"
-    assert "LocalError: defined inside a function" in str(error)
+    assert type(error).__qualname__ == "raise_local_class.<locals>.LocalError" and str(error) == "defined inside a function"
+    assert type(error.__cause__) is manycore.ExecutionFailed
+    assert error.__cause__.excinfo.type.__name__ == "LocalError"
+    assert "LocalError: defined inside a function" in str(error.__cause__)
 
 
 def test_exception_that_cannot_be_unpickled_raises_execution_failed(interp):
@@ -155,10 +155,11 @@ def test_call_in_thread_exception_keeps_the_original_type(interp):
         handle.result()
 
 
-def test_call_in_thread_unrebuildable_exception_is_execution_failed(interp):
+def test_call_in_thread_local_exception_class_arrives_by_value(interp):
     handle = interp.call_in_thread(remote.raise_local_class)
-    assert type(handle.exception(timeout=10)) is manycore.ExecutionFailed
-    with pytest.raises(manycore.ExecutionFailed, match="LocalError"):
+    error = handle.exception(timeout=10)
+    assert type(error).__name__ == "LocalError" and type(error.__cause__) is manycore.ExecutionFailed
+    with pytest.raises(Exception, match="defined inside a function"):
         handle.result()
 
 

@@ -292,7 +292,7 @@ def test_unguarded_create_in_main_script_raises_clear_error(tmp_path):
     result = run_python(script, script_path=tmp_path / "unguarded.py", cwd=tmp_path, timeout=60)
     assert result.returncode == 1, describe(result)
     last_line = result.stderr.strip().splitlines()[-1]
-    assert last_line.startswith("manycore._errors.InterpreterError: manycore.create() was called"), describe(result)
+    assert last_line.startswith("manycore.InterpreterError: manycore.create() was called"), describe(result)
     assert "if __name__ == '__main__':" in last_line
     assert "Fatal Python error" not in result.stderr
 
@@ -314,8 +314,9 @@ def test_functions_from_python_dash_c_travel_by_value():
     assert result.stdout == "pickled 42\n"
 
 
-def test_class_from_a_main_without_a_script_file_is_refused_at_the_sender():
-    # A REPL, notebook or `python -c` has no file the other interpreter could run.
+def test_class_from_a_main_without_a_script_file_travels_by_value():
+    # A REPL, notebook or `python -c` has no file the other interpreter could run:
+    # cloudpickle sends the class's definition (issue 11, point 10).
     result = run_python("""
         import manycore
 
@@ -323,12 +324,18 @@ def test_class_from_a_main_without_a_script_file_is_refused_at_the_sender():
             def __init__(self, x):
                 self.x = x
 
+            def moved(self, dx):
+                return Point(self.x + dx)
+
         interp = manycore.create()
-        for value in (Point, Point(1)):
-            try:
-                interp.call(id, value)
-            except manycore.NotShareableError as error:
-                print("refused:", "Point" in str(error), "define the class in a module" in str(error))
+        moved = interp.call(Point.moved, Point(1), 2)
+        print(type(moved) is Point, moved.x)
+        print(interp.call(lambda cls: cls(5).x, Point))
+        back = interp.call(lambda: [Point(i) for i in range(3)])
+        print([type(p) is Point for p in back])
+        print(interp.call(lambda p: type(p) is type(Point(0)), Point(1)))
     """)
     assert_clean_exit(result)
-    assert result.stdout == "refused: True True\nrefused: True True\n"
+    assert result.stdout == "True 3\n5\n[True, True, True]\nTrue\n"
+
+

@@ -87,9 +87,13 @@ def test_exception_hierarchy():
 @pytest.mark.parametrize(
     ("make", "error", "words"),
     [
-        (lambda: manycore.Queue("3"), TypeError, "maxsize must be an int"),
-        (lambda: manycore.Queue(True), TypeError, "maxsize must be an int"),
-        (lambda: manycore.Queue(2**64), ValueError, "maxsize"),
+        (lambda: manycore.Queue(maxsize="3"), TypeError, "maxsize must be an int"),
+        (lambda: manycore.Queue(maxsize=True), TypeError, "maxsize must be an int"),
+        (lambda: manycore.Queue(maxsize=2**64), ValueError, "maxsize"),
+        (lambda: manycore.Queue("3"), TypeError, "queue id must be an int"),
+        (lambda: manycore.Queue(True), TypeError, "queue id must be an int"),
+        (lambda: manycore.Queue(2**64), manycore.QueueNotFoundError, "does not exist"),
+        (lambda: manycore.Queue(1, 2), TypeError, "create_queue"),
         (lambda: manycore.Queue().get(timeout="1"), TypeError, "timeout must be a number"),
         (lambda: manycore.Queue().get(timeout=-1), ValueError, "non-negative"),
         (lambda: manycore.Queue().get(timeout=math.nan), ValueError, "non-negative"),
@@ -170,7 +174,8 @@ def test_queue_passed_as_argument_is_the_same_queue(interp):
     q = manycore.create_queue()
     assert interp.call(workers.queue_id_and_type, q) == (q.id, "manycore._queues", "Queue")
     returned = interp.call(remote.identity, q)
-    assert returned == q and returned is not q and hash(returned) == hash(q)
+    # One object per queue in each interpreter (PEP 734): it comes back as q itself.
+    assert returned is q and hash(returned) == hash(q.id)
     assert type(returned) is manycore.Queue
 
 
@@ -434,10 +439,12 @@ def test_stress_main_and_interpreters_share_one_queue_both_ways():
     assert sorted(got) == list(range(count))
 
 
-def test_queue_inside_a_pickled_object_is_refused_not_copied():
+def test_queue_inside_a_pickled_object_arrives_as_the_same_queue(interp):
+    # Queues pickle by id (PEP 734): never copied, attached again where they are unpickled.
     import types
 
     q, carrier = manycore.create_queue(), manycore.create_queue()
-    with pytest.raises(manycore.NotShareableError, match="Queue"):
-        carrier.put(types.SimpleNamespace(queue=q))
-    assert carrier.empty()
+    carrier.put(types.SimpleNamespace(queue=q))
+    assert carrier.get().queue is q
+    interp.call(remote.identity, types.SimpleNamespace(queue=q)).queue.put("through pickle")
+    assert q.get(timeout=10) == "through pickle"
