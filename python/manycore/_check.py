@@ -97,7 +97,7 @@ def classify(name, works, reason, refused=(), fell_back=()):
         culprit = refused[0] if refused else (refused_here.group(1) if refused_here else name)
         if culprit == name:
             needs = "it is"
-        elif _package(culprit) != _package(name):
+        elif _package(culprit) != _package(name) and _package(culprit) != culprit:
             needs = f"it needs {_package(culprit)}, whose {culprit} is"
         else:
             needs = f"it imports {culprit}, which is"

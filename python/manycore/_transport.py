@@ -123,13 +123,17 @@ def _value_pickler():
         import cloudpickle
 
         class ValuePickler(cloudpickle.Pickler):
+            # Only what cloudpickle would do differently: main-script objects by
+            # reference (as __mp_main__) and code objects by marshal (faster).
+            # Importable functions, classes and modules go by reference in cloudpickle too.
             def reducer_override(self, obj):
-                reduction = _common_reduction(obj)
-                if reduction is None:  # a function or class that must travel by value
-                    return super().reducer_override(obj)
-                if reduction is NotImplemented and isinstance(obj, (types.FunctionType, type)):
-                    return super().reducer_override(obj)  # cloudpickle sends importable ones by reference too
-                return reduction
+                kind = type(obj)
+                if kind is types.FunctionType or isinstance(obj, type):
+                    if obj.__module__ == "__main__" and (reduction := _by_reference(obj)) is not None:
+                        return reduction
+                elif kind is types.CodeType:
+                    return (marshal.loads, (marshal.dumps(obj),))
+                return super().reducer_override(obj)
 
         _value_pickler_class = ValuePickler
     return _value_pickler_class

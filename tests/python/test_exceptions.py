@@ -70,7 +70,7 @@ def test_chained_remote_exception_shows_the_chain(interp):
 def test_exception_class_defined_in_a_function_arrives_by_value(interp):
     # cloudpickle carries the local class's definition (issue 11, point 10).
     error = remote_failure(lambda: interp.call(remote.raise_local_class))
-    assert type(error).__qualname__ == "raise_local_class.<locals>.LocalError" and str(error) == "defined inside a function"
+    assert type(error).__name__ == "LocalError" and str(error) == "defined inside a function"
     assert type(error.__cause__) is manycore.ExecutionFailed
     assert error.__cause__.excinfo.type.__name__ == "LocalError"
     assert "LocalError: defined inside a function" in str(error.__cause__)
