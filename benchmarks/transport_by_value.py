@@ -9,6 +9,12 @@ git history (commit d44ab43). Side by side, alternating, in one process:
   interpreter (the per-worker cache: what every further task pays);
 - receiver, first time: the rebuild itself (once per worker and function).
 
+End to end, each variant in a fresh process whose interpreters all use it (the old
+module replaces manycore._transport in the main interpreter and, through the pool
+initializer, in every worker): Pool.map of a lambda over 20,000 items (the callable is
+encoded once per map and cached per worker), and 2,000 Interpreter.call(lambda) (one
+send per call).
+
 Run: .venv-3.13/bin/python benchmarks/transport_by_value.py (from the repository root).
 """
 
@@ -58,6 +64,64 @@ def per_call_us(function, repeat=7, number=2000):
     return statistics.median(runs)
 
 
+SWAP_MODULE = r"""
+import importlib.util, sys, types
+
+
+def use(source):
+    # Importable here, so it travels by reference under either implementation.
+    if source:
+        module = types.ModuleType("manycore._transport")
+        module.__package__ = "manycore"
+        module.__spec__ = importlib.util.spec_from_loader("manycore._transport", loader=None)
+        sys.modules["manycore._transport"] = module
+        exec(compile(source, "_transport_handwritten.py", "exec"), module.__dict__)
+        import manycore
+        manycore._transport = module
+"""
+
+END_TO_END = r"""
+import sys, time
+import manycore
+from swap_transport import use
+
+source = sys.stdin.read()
+use(source)
+factor = 3
+runs = {"map": [], "call": []}
+with manycore.Pool(2, initializer=use, initargs=(source,)) as pool:
+    interp = manycore.create()
+    interp.call(use, source)
+    pool.map(lambda x: x * factor, range(2000), chunksize=100)
+    for _ in range(5):
+        start = time.perf_counter()
+        pool.map(lambda x: x * factor, range(20000), chunksize=100)
+        runs["map"].append((time.perf_counter() - start) * 1e3)
+        start = time.perf_counter()
+        for i in range(2000):
+            interp.call(lambda x: x * factor, i)
+        runs["call"].append((time.perf_counter() - start) / 2000 * 1e6)
+    print(sorted(runs["map"])[2], sorted(runs["call"])[2], "_SelfReference" in dir(sys.modules["manycore._transport"]))
+"""
+
+
+def end_to_end(source):
+    import os
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as folder:
+        with open(os.path.join(folder, "swap_transport.py"), "w") as module:
+            module.write(SWAP_MODULE)
+        env = dict(os.environ, PYTHONPATH=folder)
+        completed = subprocess.run([sys.executable, "-c", END_TO_END], input=source, capture_output=True, text=True,
+                                   env=env, cwd=folder)
+    if completed.returncode != 0:
+        raise RuntimeError(completed.stderr)
+    map_ms, call_us, is_old = completed.stdout.split()
+    assert is_old == str(bool(source))
+    return float(map_ms), float(call_us)
+
+
 def main():
     old = load_old()
     print(f"Python {sys.version.split()[0]}; median of 7 runs, us per operation")
@@ -80,6 +144,18 @@ def main():
             print(f"| {name} | {operation} | {old_us:.1f} | {new_us:.1f} | {new_us / old_us:.2f}x |")
         print(f"| {name} | payload bytes | {len(blobs['old'])} | {len(blobs['new'])} | "
               f"{len(blobs['new']) / len(blobs['old']):.2f}x |")
+    old_source = subprocess.run(["git", "show", "d44ab43:python/manycore/_transport.py"], capture_output=True,
+                                text=True, check=True).stdout
+    results = {"old": [], "new": []}
+    for _ in range(3):  # alternating, fresh processes
+        results["old"].append(end_to_end(old_source))
+        results["new"].append(end_to_end(""))
+    old_map, old_call = (statistics.median(values) for values in zip(*results["old"]))
+    new_map, new_call = (statistics.median(values) for values in zip(*results["new"]))
+    print(f"| lambda, end to end | Pool(2).map, 20,000 items, chunksize 100 (ms) | {old_map:.1f} | {new_map:.1f} | "
+          f"{new_map / old_map:.2f}x |")
+    print(f"| lambda, end to end | Interpreter.call per call (us) | {old_call:.1f} | {new_call:.1f} | "
+          f"{new_call / old_call:.2f}x |")
 
 
 if __name__ == "__main__":

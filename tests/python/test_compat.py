@@ -84,7 +84,8 @@ def test_import_then_close_exits_cleanly(module):
 def test_312_control_without_the_preimport_hashlib_aborts():
     result = import_then_close(["hashlib"], interpreters=1, workaround=False)
     assert_crashed(result)
-    assert "free()" in result.stderr, describe(result)
+    # glibc names the invalid free by where the pointer lands: free() or munmap_chunk().
+    assert "free()" in result.stderr or "munmap_chunk()" in result.stderr, describe(result)
 
 
 # ---- modules that crash 3.12 when imported in two interpreters (gh-110415 family) ---------
