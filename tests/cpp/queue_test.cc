@@ -28,6 +28,45 @@ TEST(QueueTest, IdsAreUniqueAndKeepTheirSettings) {
   EXPECT_STREQ(a.type_name(), "Queue");
 }
 
+TEST(QueueTest, FindReturnsTheLiveQueueByIdUntilItsLastOwnerLetsGo) {
+  auto queue = std::make_shared<Queue>(4);
+  const int64_t id = queue->id();
+  Result<std::shared_ptr<Queue>> found = Queue::find(id);
+  ASSERT_TRUE(found.ok());
+  EXPECT_EQ(found.value().get(), queue.get());
+  bool listed = false;
+  for (const auto& live : Queue::list_all()) listed = listed || live.get() == queue.get();
+  EXPECT_TRUE(listed);
+  found = Result<std::shared_ptr<Queue>>(Status(StatusCode::kNotFound, "released"));
+  queue.reset();
+  EXPECT_EQ(Queue::find(id).status().code(), StatusCode::kNotFound);
+  for (const auto& live : Queue::list_all()) EXPECT_NE(live->id(), id);
+  EXPECT_EQ(Queue::find(1'000'000'000).status().code(), StatusCode::kNotFound);
+}
+
+TEST(QueueTest, QueueNotOwnedBySharedPtrIsNotFound) {
+  Queue on_stack;
+  EXPECT_EQ(Queue::find(on_stack.id()).status().code(), StatusCode::kNotFound);
+}
+
+TEST(QueueTest, FindRacesWithTheLastOwnerSafely) {
+  for (int round = 0; round < 200; ++round) {
+    auto queue = std::make_shared<Queue>();
+    const int64_t id = queue->id();
+    std::thread finder([id] {
+      for (int i = 0; i < 50; ++i) {
+        Result<std::shared_ptr<Queue>> found = Queue::find(id);
+        if (found.ok()) {
+          EXPECT_EQ(found.value()->id(), id);
+        }
+      }
+    });
+    queue.reset();
+    finder.join();
+    EXPECT_EQ(Queue::find(id).status().code(), StatusCode::kNotFound);
+  }
+}
+
 TEST(QueueTest, FifoWithSizeAndNonBlockingForms) {
   Queue queue;
   for (int i = 0; i < 5; ++i) ASSERT_TRUE(queue.put(Value::Int(i), false).ok());
