@@ -1,5 +1,6 @@
 """python/manycore/_errors.py: manycore's exception hierarchy (raised by the C++ binding through one mapping)."""
 
+import os
 import queue
 import types
 
@@ -46,7 +47,7 @@ class ExecutionFailed(InterpreterError):
                                             self.excinfo.msg, self.excinfo.formatted))
 
 
-_PACKAGE_FILE_PREFIX = '  File "' + __file__.rpartition("/")[0] + "/"
+_PACKAGE_FILE_PREFIX = '  File "' + os.path.dirname(os.path.abspath(__file__)) + os.sep
 
 
 def _without_internal_entries(formatted):

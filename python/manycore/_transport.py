@@ -190,7 +190,10 @@ def loads(data):
 def pickles_when_sent(obj):
     """Whether the codec hands some part of obj to dumps() when sending it (NotShareableError if it cannot send it)."""
     from . import _core
+    from ._errors import NotShareableError
 
     before = getattr(_state, "dumps_calls", 0)
-    _core.encoded_kind(obj)  # encodes like a send; raises NotShareableError if it cannot be sent
+    if not _core.is_shareable(obj):  # encodes obj as a send does (the codec calls dumps for what it cannot carry)
+        raise NotShareableError(f"{type(obj).__qualname__} object cannot be sent to another interpreter: "
+                                "neither manycore's codec nor pickle carries it")
     return getattr(_state, "dumps_calls", 0) != before
