@@ -114,7 +114,17 @@ PyModuleDef module_def = {
 ModuleState* get_state(PyObject* module) { return static_cast<ModuleState*>(PyModule_GetState(module)); }
 
 ModuleState* current_state() {
+  // Callers may come here with an error already set (raising a kInterrupted status whose
+  // KeyboardInterrupt is pending): the import must neither see nor lose it. Seen on
+  // 3.12: the pending KeyboardInterrupt of an interrupted channel recv vanished in the
+  // import and SystemError('interrupted') was raised instead.
+  PyObject* pending = PyErr_GetRaisedException();
   PyRef module = internal::import_module("manycore._core");
+  if (pending != nullptr) {
+    if (!module) PyErr_Clear();
+    PyErr_SetRaisedException(pending);
+    if (!module) return nullptr;
+  }
   if (!module) return nullptr;
   if (PyModule_GetDef(module.get()) != &module_def) {
     PyErr_SetString(PyExc_ImportError, "manycore._core is not the manycore extension module");

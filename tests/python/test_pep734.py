@@ -195,6 +195,15 @@ def test_whence_inside_the_interpreter(interp):
         "_interpreters module")
 
 
+def test_whence_in_a_pool_worker():
+    # Pool workers are not manycore.create()'s: whence is what CPython says (3.13), else unknown.
+    import sys
+
+    with manycore.Pool(1) as pool:
+        whence = pool.apply(eval, ("__import__('manycore').get_current().whence",))
+    assert whence == ("C-API" if sys.version_info >= (3, 13) else "unknown")
+
+
 def test_hashable(interp):  # InterpreterObjectTests.test_hashable
     assert hash(interp) == hash(interp.id)
     assert hash(manycore.get_main()) == hash(0)
