@@ -43,6 +43,10 @@ int module_exec(PyObject* module) {
   if (register_pool(module, state) < 0) return -1;
   if (register_queue(module, state) < 0) return -1;
   if (register_channel(module, state) < 0) return -1;
+  if (register_shared(module, state) < 0) return -1;
+  if (register_sync(module, state) < 0) return -1;
+  if (register_sharedctypes(module, state) < 0) return -1;
+  if (register_shared_dict(module, state) < 0) return -1;
   return 0;
 }
 
@@ -65,6 +69,18 @@ int module_exec(PyObject* module) {
   X(PendingCallType)              \
   X(WorkerPoolType)               \
   X(TaskResultsType)              \
+  X(SharedBufferType)             \
+  X(LockType)                     \
+  X(RLockType)                    \
+  X(ConditionType)                \
+  X(EventType)                    \
+  X(SemaphoreType)                \
+  X(BoundedSemaphoreType)         \
+  X(BarrierType)                  \
+  X(AtomicIntType)                \
+  X(SharedValueType)              \
+  X(SharedArrayType)              \
+  X(SharedDictType)               \
   X(shareable_types)
 
 int module_traverse(PyObject* module, visitproc visit, void* arg) {

@@ -47,6 +47,18 @@ struct ModuleState {
   PyObject* SendChannelType = nullptr;  // manycore._core.SendChannel
   PyObject* WorkerPoolType = nullptr;   // manycore._core.WorkerPool
   PyObject* TaskResultsType = nullptr;  // manycore._core.TaskResults
+  PyObject* SharedBufferType = nullptr;  // manycore.SharedBuffer (register_shared.cc)
+  PyObject* LockType = nullptr;          // manycore._core.Lock and the other primitives (register_sync.cc)
+  PyObject* RLockType = nullptr;
+  PyObject* ConditionType = nullptr;
+  PyObject* EventType = nullptr;
+  PyObject* SemaphoreType = nullptr;
+  PyObject* BoundedSemaphoreType = nullptr;
+  PyObject* BarrierType = nullptr;
+  PyObject* AtomicIntType = nullptr;
+  PyObject* SharedValueType = nullptr;   // manycore._core.SharedValue / SharedArray (register_sharedctypes.cc)
+  PyObject* SharedArrayType = nullptr;
+  PyObject* SharedDictType = nullptr;    // manycore._core.SharedDict (register_shared_dict.cc)
   // {Shareable::type_name(): wrapper type}, each type laid out as SharedWrapper.
   PyObject* shareable_types = nullptr;
 };
@@ -60,6 +72,9 @@ ModuleState* current_state();
 int add_shareable_type(ModuleState* state, const char* type_name, PyObject* type);
 // New instance of `type` owning `object`; nullptr with an error set on failure.
 PyObject* new_shared_wrapper(PyTypeObject* type, std::shared_ptr<Shareable> object);
+// New instance of the class registered for object->type_name() (e.g. manycore.RLock),
+// owning object; nullptr with an error set (defined in register_shared.cc).
+PyObject* wrap_registered(const std::shared_ptr<Shareable>& object);
 // For tp_dealloc of wrapper types.
 void destroy_shared_wrapper(PyObject* self);
 
@@ -73,5 +88,9 @@ int register_pool(PyObject* module, ModuleState* state);
 int register_value(PyObject* module, ModuleState* state);
 int register_queue(PyObject* module, ModuleState* state);
 int register_channel(PyObject* module, ModuleState* state);
+int register_shared(PyObject* module, ModuleState* state);
+int register_sync(PyObject* module, ModuleState* state);
+int register_sharedctypes(PyObject* module, ModuleState* state);
+int register_shared_dict(PyObject* module, ModuleState* state);
 
 }  // namespace manycore::module
