@@ -17,6 +17,9 @@ from ._queues import Queue, QueueClosed, QueueEmpty, QueueError, QueueFull, crea
 from ._channels import (
     ChannelClosedError, ChannelEmptyError, ChannelError, RecvChannel, SendChannel, create_channel,
 )
+from ._shared import SharedBuffer, SharedDict
+from ._sync import AtomicInt, Barrier, BoundedSemaphore, Condition, Event, Lock, RLock, Semaphore
+from ._sharedctypes import Array, RawArray, RawValue, Value
 
 __version__ = "0.1.0"
 
@@ -25,6 +28,8 @@ __all__ = [
     "NotShareableError", "create", "get_current", "get_main", "is_shareable", "list_all",
     "Queue", "QueueError", "QueueEmpty", "QueueFull", "QueueClosed", "create_queue", "select",
     "RecvChannel", "SendChannel", "ChannelError", "ChannelClosedError", "ChannelEmptyError", "create_channel",
+    "SharedBuffer", "SharedDict", "AtomicInt", "Lock", "RLock", "Condition", "Event", "Semaphore",
+    "BoundedSemaphore", "Barrier", "Value", "Array", "RawValue", "RawArray",
 ]
 
 # The executors load on first use (PEP 562): worker interpreters import manycore too,
