@@ -48,12 +48,12 @@ bool parse_nbytes(PyObject* arg, size_t& nbytes) {
   int overflow = 0;
   long long value = PyLong_AsLongLongAndOverflow(index.get(), &overflow);
   if (value == -1 && PyErr_Occurred()) return false;
-  if (overflow < 0 || value < 0) {
-    PyErr_Format(PyExc_ValueError, "SharedBuffer size must be >= 0, got %R", arg);
-    return false;
-  }
   if (overflow > 0) {
     PyErr_Format(PyExc_OverflowError, "SharedBuffer size %R is too large", arg);
+    return false;
+  }
+  if (overflow < 0 || value < 0) {
+    PyErr_Format(PyExc_ValueError, "SharedBuffer size must be >= 0, got %R", arg);
     return false;
   }
   nbytes = static_cast<size_t>(value);
