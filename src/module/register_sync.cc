@@ -103,10 +103,12 @@ PyObject* released(const Status& status) {
 template <typename T>
 PyObject* lock_acquire(PyObject* self, PyObject* args, PyObject* kwargs) {
   T& lock = object_of<T>(self);
-  if (lock.try_acquire()) Py_RETURN_TRUE;  // the uncontended path parses nothing more
+  bool no_arguments = PyTuple_GET_SIZE(args) == 0 && (kwargs == nullptr || PyDict_GET_SIZE(kwargs) == 0);
+  if (no_arguments && lock.try_acquire()) Py_RETURN_TRUE;  // the uncontended path parses nothing
   bool blocking = true;
   std::optional<double> timeout;
   if (!parse_lock_acquire(args, kwargs, blocking, timeout)) return nullptr;
+  if (lock.try_acquire()) Py_RETURN_TRUE;
   if (!blocking) Py_RETURN_FALSE;
   return acquired(lock.acquire(timeout));
 }
