@@ -34,7 +34,11 @@ class TypedArray final : public Shareable {
   TypedArray(char typecode, size_t length, bool scalar, std::shared_ptr<SharedBuffer> storage,
              std::shared_ptr<Shareable> lock)
       : typecode_(typecode), length_(length), scalar_(scalar), storage_(std::move(storage)), lock_(std::move(lock)) {}
-  const char* type_name() const override { return scalar_ ? "SharedValue" : "SharedArray"; }
+  // Four wrapper types: with a lock (get_lock()) or raw, scalar (Value) or not (Array).
+  const char* type_name() const override {
+    if (lock_) return scalar_ ? "SharedValue" : "SharedArray";
+    return scalar_ ? "RawSharedValue" : "RawSharedArray";
+  }
 
   char typecode() const { return typecode_; }
   size_t length() const { return length_; }

@@ -26,18 +26,9 @@ def _typecode(typecode_or_type):
 
 
 class _Locked:
-    """get_lock(), acquire/release and the context manager of multiprocessing's Synchronized wrappers."""
+    """acquire/release and the context manager of multiprocessing's Synchronized wrappers (get_lock() is in C)."""
 
     __slots__ = ()
-
-    @property
-    def get_lock(self):
-        lock = self._lock()
-        if lock is None:
-            raise AttributeError(
-                f"this manycore {self._kind} was created with lock=False (or as a Raw{self._kind}) and has no get_lock()"
-            )
-        return lambda: lock
 
     def acquire(self, *args, **kwargs):
         return self.get_lock().acquire(*args, **kwargs)
@@ -52,40 +43,64 @@ class _Locked:
         return self.get_lock().__exit__(*exc_info)
 
 
-class SynchronizedValue(_Locked, _core.SharedValue):
-    """A shared scalar: ``.value`` (each access atomic); ``with v.get_lock(): v.value += 1`` for read-modify-write."""
-
+class _ValueRepr:
     __slots__ = ()
-    _kind = "Value"
 
     def __repr__(self):
-        locked = "" if self._lock() is not None else ", lock=False"
+        locked = "" if hasattr(self, "get_lock") else ", lock=False"
         return f"<manycore.Value({self._typecode!r}, {self.value!r}{locked})>"
 
 
-class SynchronizedArray(_Locked, _core.SharedArray):
-    """A shared fixed-size array: indexing, slicing (a list; bytes for 'c', str for 'u'), len, iteration."""
-
+class _ArrayMethods:
     __slots__ = ()
-    _kind = "Array"
 
     def __iter__(self):
         return iter(self[:])
 
     def __repr__(self):
-        locked = "" if self._lock() is not None else ", lock=False"
+        locked = "" if hasattr(self, "get_lock") else ", lock=False"
         items = self[:] if len(self) <= 16 else f"<{len(self)} items>"
         return f"<manycore.Array({self._typecode!r}, {items!r}{locked})>"
 
 
+class SynchronizedValue(_Locked, _ValueRepr, _core.SharedValue):
+    """A shared scalar: ``.value`` (each access atomic); ``with v.get_lock(): v.value += 1`` for read-modify-write."""
+
+    __slots__ = ()
+
+
+class SynchronizedArray(_Locked, _ArrayMethods, _core.SharedArray):
+    """A shared fixed-size array: indexing, slicing (a list; bytes for 'c', str for 'u'), len, iteration."""
+
+    __slots__ = ()
+
+
+class RawSharedValue(_ValueRepr, _core.RawSharedValue):
+    """A shared scalar without a lock (RawValue, lock=False, get_obj())."""
+
+    __slots__ = ()
+
+
+class RawSharedArray(_ArrayMethods, _core.RawSharedArray):
+    """A shared array without a lock (RawArray, lock=False, get_obj())."""
+
+    __slots__ = ()
+
+
+def _has_lock(lock):
+    return lock is not False  # multiprocessing: None and True both mean a new RLock
+
+
 def Value(typecode_or_type, *args, lock=True):
     """A shared value: ``Value('i', 0)``, ``Value(ctypes.c_double, 1.5)``; as multiprocessing.Value."""
-    return SynchronizedValue(_typecode(typecode_or_type), *args, lock=lock)
+    cls = SynchronizedValue if _has_lock(lock) else RawSharedValue
+    return cls(_typecode(typecode_or_type), *args, lock=lock)
 
 
 def Array(typecode_or_type, size_or_initializer, *, lock=True):
     """A shared array: ``Array('d', 10)`` (zeros) or ``Array('i', [1, 2, 3])``; as multiprocessing.Array."""
-    return SynchronizedArray(_typecode(typecode_or_type), size_or_initializer, lock=lock)
+    cls = SynchronizedArray if _has_lock(lock) else RawSharedArray
+    return cls(_typecode(typecode_or_type), size_or_initializer, lock=lock)
 
 
 def RawValue(typecode_or_type, *args):
@@ -98,5 +113,7 @@ def RawArray(typecode_or_type, size_or_initializer):
     return Array(typecode_or_type, size_or_initializer, lock=False)
 
 
-_core.use_wrapper_class("SharedValue", SynchronizedValue)
-_core.use_wrapper_class("SharedArray", SynchronizedArray)
+for _name, _cls in (("SharedValue", SynchronizedValue), ("SharedArray", SynchronizedArray),
+                   ("RawSharedValue", RawSharedValue), ("RawSharedArray", RawSharedArray)):
+    _core.use_wrapper_class(_name, _cls)
+del _name, _cls

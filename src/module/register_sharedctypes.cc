@@ -8,6 +8,7 @@
 // element's width, floats need a real number, 'c' takes one byte, 'u' one character.
 #include <atomic>
 #include <cstring>
+#include <iterator>
 #include <cwchar>
 #include <memory>
 #include <string>
@@ -113,13 +114,16 @@ int set_element(const TypedArray& array, size_t index, PyObject* value) {
   return 0;
 }
 
-// lock=True (a new RLock, as multiprocessing), False/None (no lock), or a manycore Lock/RLock.
+// As multiprocessing: lock=False means no lock; True (or anything == True) and None a
+// new RLock; else a manycore Lock/RLock.
 bool parse_lock(ModuleState* state, PyObject* lock_arg, std::shared_ptr<Shareable>& lock) {
-  if (lock_arg == nullptr || lock_arg == Py_True) {
+  if (lock_arg == Py_False) return true;
+  int is_true = lock_arg == nullptr || lock_arg == Py_None ? 1 : PyObject_RichCompareBool(lock_arg, Py_True, Py_EQ);
+  if (is_true < 0) return false;
+  if (is_true == 1) {
     lock = std::make_shared<RLock>();
     return true;
   }
-  if (lock_arg == Py_False || lock_arg == Py_None) return true;
   if (PyObject_TypeCheck(lock_arg, reinterpret_cast<PyTypeObject*>(state->RLockType)) ||
       PyObject_TypeCheck(lock_arg, reinterpret_cast<PyTypeObject*>(state->LockType))) {
     lock = reinterpret_cast<SharedWrapper*>(lock_arg)->object;
@@ -392,9 +396,11 @@ int array_set_raw(PyObject* self, PyObject* value, void*) {
 // ---- shared methods -----------------------------------------------------------------------
 
 
-PyObject* typed_lock(PyObject* self, PyObject*) {
+// Only the types with a lock have get_lock(): hasattr(raw, "get_lock") is False, as
+// for multiprocessing's bare ctypes objects.
+PyObject* typed_get_lock(PyObject* self, PyObject*) {
   const std::shared_ptr<Shareable>& lock = array_of(self).lock();
-  if (!lock) Py_RETURN_NONE;
+  if (!lock) return PyErr_Format(PyExc_AttributeError, "created with lock=False: no get_lock()");
   return wrap_registered(lock);
 }
 
@@ -403,7 +409,7 @@ PyObject* typed_get_obj(PyObject* self, PyObject*) {
   const TypedArray& array = array_of(self);
   if (!array.lock()) return Py_NewRef(self);
   auto raw = std::make_shared<TypedArray>(array.typecode(), array.length(), array.scalar(), array.storage(), nullptr);
-  return new_shared_wrapper(Py_TYPE(self), raw);
+  return wrap_registered(raw);
 }
 
 PyObject* typed_buffer(PyObject* self, PyObject*) { return wrap_registered(array_of(self).storage()); }
@@ -433,14 +439,17 @@ Py_hash_t typed_hash(PyObject* self) {
   return hash == -1 ? -2 : hash;
 }
 
-#define MANYCORE_TYPED_METHODS                                                                                   \
-  {"_lock", typed_lock, METH_NOARGS, "_lock(): the lock of get_lock(), or None (lock=False)."},                \
-  {"get_obj", typed_get_obj, METH_NOARGS, "get_obj(): the same memory without the lock."},                     \
-  {"_buffer", typed_buffer, METH_NOARGS, "_buffer() -> SharedBuffer: the elements' memory."},                  \
+#define MANYCORE_TYPED_METHODS                                                                \
+  {"get_obj", typed_get_obj, METH_NOARGS, "get_obj(): the same memory without the lock."},  \
+  {"_buffer", typed_buffer, METH_NOARGS, "_buffer() -> SharedBuffer: the elements' memory."}, \
   {"__reduce__", typed_reduce, METH_NOARGS, nullptr}
 
-PyMethodDef value_methods[] = {MANYCORE_TYPED_METHODS, {nullptr, nullptr, 0, nullptr}};
-PyMethodDef array_methods[] = {MANYCORE_TYPED_METHODS, {nullptr, nullptr, 0, nullptr}};
+PyMethodDef locked_methods[] = {
+    {"get_lock", typed_get_lock, METH_NOARGS, "get_lock(): the manycore RLock (or the Lock/RLock given) guarding it."},
+    MANYCORE_TYPED_METHODS,
+    {nullptr, nullptr, 0, nullptr},
+};
+PyMethodDef raw_methods[] = {MANYCORE_TYPED_METHODS, {nullptr, nullptr, 0, nullptr}};
 
 PyGetSetDef value_getset[] = {
     {"value", value_get_value, value_set_value, "The value (one atomic access; use get_lock() for += and such).", nullptr},
@@ -456,48 +465,59 @@ PyGetSetDef array_getset[] = {
     {nullptr, nullptr, nullptr, nullptr, nullptr},
 };
 
-PyType_Slot value_slots[] = {
-    {Py_tp_new, reinterpret_cast<void*>(value_new)},
-    {Py_tp_dealloc, reinterpret_cast<void*>(destroy_shared_wrapper)},
-    {Py_tp_methods, value_methods},
-    {Py_tp_getset, value_getset},
-    {Py_tp_richcompare, reinterpret_cast<void*>(typed_richcompare)},
-    {Py_tp_hash, reinterpret_cast<void*>(typed_hash)},
-    {Py_tp_doc, const_cast<char*>("The storage of manycore.Value (use manycore.Value to create one).")},
-    {0, nullptr},
-};
+// Locked and raw variants share every slot but the method table (get_lock()).
+#define MANYCORE_VALUE_SLOTS(name, methods)                                                         \
+  PyType_Slot name[] = {                                                                            \
+      {Py_tp_new, reinterpret_cast<void*>(value_new)},                                              \
+      {Py_tp_dealloc, reinterpret_cast<void*>(destroy_shared_wrapper)},                             \
+      {Py_tp_methods, methods},                                                                     \
+      {Py_tp_getset, value_getset},                                                                 \
+      {Py_tp_richcompare, reinterpret_cast<void*>(typed_richcompare)},                              \
+      {Py_tp_hash, reinterpret_cast<void*>(typed_hash)},                                            \
+      {Py_tp_doc, const_cast<char*>("The storage of manycore.Value (create one with manycore.Value).")}, \
+      {0, nullptr},                                                                                 \
+  };
+#define MANYCORE_ARRAY_SLOTS(name, methods)                                                         \
+  PyType_Slot name[] = {                                                                            \
+      {Py_tp_new, reinterpret_cast<void*>(array_new)},                                              \
+      {Py_tp_dealloc, reinterpret_cast<void*>(destroy_shared_wrapper)},                             \
+      {Py_tp_methods, methods},                                                                     \
+      {Py_tp_getset, array_getset},                                                                 \
+      {Py_mp_length, reinterpret_cast<void*>(array_length)},                                        \
+      {Py_sq_length, reinterpret_cast<void*>(array_length)},                                        \
+      {Py_mp_subscript, reinterpret_cast<void*>(array_subscript)},                                  \
+      {Py_mp_ass_subscript, reinterpret_cast<void*>(array_ass_subscript)},                          \
+      {Py_tp_richcompare, reinterpret_cast<void*>(typed_richcompare)},                              \
+      {Py_tp_hash, reinterpret_cast<void*>(typed_hash)},                                            \
+      {Py_tp_doc, const_cast<char*>("The storage of manycore.Array (create one with manycore.Array).")}, \
+      {0, nullptr},                                                                                 \
+  };
+MANYCORE_VALUE_SLOTS(value_slots, locked_methods)
+MANYCORE_VALUE_SLOTS(raw_value_slots, raw_methods)
+MANYCORE_ARRAY_SLOTS(array_slots, locked_methods)
+MANYCORE_ARRAY_SLOTS(raw_array_slots, raw_methods)
 
-PyType_Slot array_slots[] = {
-    {Py_tp_new, reinterpret_cast<void*>(array_new)},
-    {Py_tp_dealloc, reinterpret_cast<void*>(destroy_shared_wrapper)},
-    {Py_tp_methods, array_methods},
-    {Py_tp_getset, array_getset},
-    {Py_mp_length, reinterpret_cast<void*>(array_length)},
-    {Py_sq_length, reinterpret_cast<void*>(array_length)},
-    {Py_mp_subscript, reinterpret_cast<void*>(array_subscript)},
-    {Py_mp_ass_subscript, reinterpret_cast<void*>(array_ass_subscript)},
-    {Py_tp_richcompare, reinterpret_cast<void*>(typed_richcompare)},
-    {Py_tp_hash, reinterpret_cast<void*>(typed_hash)},
-    {Py_tp_doc, const_cast<char*>("The storage of manycore.Array (use manycore.Array to create one).")},
-    {0, nullptr},
+constexpr unsigned kTypedFlags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE;
+PyType_Spec typed_specs[] = {
+    {"manycore._core.SharedValue", sizeof(SharedWrapper), 0, kTypedFlags, value_slots},
+    {"manycore._core.RawSharedValue", sizeof(SharedWrapper), 0, kTypedFlags, raw_value_slots},
+    {"manycore._core.SharedArray", sizeof(SharedWrapper), 0, kTypedFlags, array_slots},
+    {"manycore._core.RawSharedArray", sizeof(SharedWrapper), 0, kTypedFlags, raw_array_slots},
 };
-
-PyType_Spec value_spec = {"manycore._core.SharedValue", sizeof(SharedWrapper), 0,
-                          Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE, value_slots};
-PyType_Spec array_spec = {"manycore._core.SharedArray", sizeof(SharedWrapper), 0,
-                          Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE, array_slots};
 
 }  // namespace
 
 int register_sharedctypes(PyObject* module, ModuleState* state) {
-  state->SharedValueType = PyType_FromModuleAndSpec(module, &value_spec, nullptr);
-  if (state->SharedValueType == nullptr) return -1;
-  state->SharedArrayType = PyType_FromModuleAndSpec(module, &array_spec, nullptr);
-  if (state->SharedArrayType == nullptr) return -1;
-  if (PyModule_AddObjectRef(module, "SharedValue", state->SharedValueType) < 0) return -1;
-  if (PyModule_AddObjectRef(module, "SharedArray", state->SharedArrayType) < 0) return -1;
-  if (add_shareable_type(state, "SharedValue", state->SharedValueType) < 0) return -1;
-  return add_shareable_type(state, "SharedArray", state->SharedArrayType);
+  PyObject** slots[] = {&state->SharedValueType, nullptr, &state->SharedArrayType, nullptr};
+  for (size_t i = 0; i < std::size(typed_specs); ++i) {
+    PyRef type = PyRef::steal(PyType_FromModuleAndSpec(module, &typed_specs[i], nullptr));
+    if (!type) return -1;
+    const char* name = std::strrchr(typed_specs[i].name, '.') + 1;
+    if (PyModule_AddObjectRef(module, name, type.get()) < 0) return -1;
+    if (add_shareable_type(state, name, type.get()) < 0) return -1;
+    if (slots[i] != nullptr) *slots[i] = type.release();
+  }
+  return 0;
 }
 
 }  // namespace manycore::module

@@ -28,7 +28,7 @@ TEST(TypedArrayTest, CreatesZeroedAlignedStorageAndKeepsTheLock) {
   EXPECT_EQ(*reinterpret_cast<double*>(array->element(9)), 0.0);
   EXPECT_EQ(array->lock(), lock);
   auto scalar = TypedArray::create('i', 1, true, nullptr).take_value();
-  EXPECT_STREQ(scalar->type_name(), "SharedValue");
+  EXPECT_STREQ(scalar->type_name(), "RawSharedValue");  // no lock
   EXPECT_EQ(scalar->lock(), nullptr);
   EXPECT_EQ(TypedArray::create('z', 1, true, nullptr).status().code(), StatusCode::kInvalidArgument);
 }

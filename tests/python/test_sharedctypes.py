@@ -8,7 +8,7 @@ import threading
 import pytest
 
 import manycore
-from helpers import shared_tasks
+from helpers import remote, shared_tasks
 from helpers.proc import describe, run_python
 
 TIMEOUT = 30
@@ -104,6 +104,8 @@ def test_get_lock_get_obj_and_the_lock_argument():
     mine = manycore.Lock()
     assert manycore.Array("d", 2, lock=mine).get_lock() == mine
     assert not hasattr(manycore.RawValue("i"), "get_lock") and not hasattr(manycore.RawArray("i", 2), "get_lock")
+    assert isinstance(manycore.Value("i", lock=None).get_lock(), manycore.RLock)  # as multiprocessing
+    assert repr(manycore.Value("i", 3, lock=False)) == "<manycore.Value('i', 3, lock=False)>"
     with pytest.raises(TypeError, match="cannot be shared across interpreters"):
         manycore.Value("i", lock=threading.Lock())
 
@@ -115,6 +117,12 @@ def test_increments_under_get_lock_from_two_interpreters_are_exact(interp, other
     for handle in handles:
         handle.result(timeout=TIMEOUT)
     assert counter.value == 6000
+
+
+def test_raw_objects_cross_without_a_lock(interp):
+    raw = manycore.RawArray("i", [1, 2])
+    assert interp.call(remote.type_of, raw)[1] == "RawSharedArray"
+    assert interp.call(remote.type_of, manycore.Value("i").get_obj())[1] == "RawSharedValue"
 
 
 def test_an_array_is_the_same_memory_in_a_worker(interp):

@@ -274,21 +274,32 @@ def test_lock_ping_pong_between_interpreters(interp):
 
 # ---- interrupts reach a waiter -------------------------------------------------------------
 
-@pytest.mark.parametrize("what", ["lock", "event"])
+@pytest.mark.parametrize("what", ["lock", "event", "condition", "barrier"])
 def test_interpreter_interrupt_reaches_a_waiter(interp, what):
     started = manycore.Event()
     if what == "lock":
         waitable = manycore.Lock()
         waitable.acquire()
         handle = interp.call_in_thread(shared_tasks.wait_lock, waitable, started)
-    else:
+    elif what == "event":
         waitable = manycore.Event()
         handle = interp.call_in_thread(shared_tasks.wait_event, waitable, started)
+    elif what == "condition":
+        waitable = manycore.Condition()
+        handle = interp.call_in_thread(shared_tasks.wait_condition, waitable, started)
+    else:
+        waitable = manycore.Barrier(2)
+        handle = interp.call_in_thread(shared_tasks.wait_barrier, waitable, started)
     assert started.wait(TIMEOUT)
     time.sleep(0.2)  # parked by now
     assert interp.interrupt() is True
     with pytest.raises(KeyboardInterrupt):
         handle.result(timeout=TIMEOUT)
+    if what == "condition":
+        assert waitable.acquire(timeout=TIMEOUT)  # the interrupted wait took its lock back, then let it go
+        waitable.release()
+    if what == "barrier":
+        assert waitable.broken  # the other parties do not wait for the one that left
 
 
 def test_pool_terminate_reaches_a_task_waiting_on_an_event():

@@ -202,3 +202,14 @@ def dict_read(shared, key):
 
 def dict_store(shared, key, value):
     shared[key] = value
+
+
+def wait_condition(condition, started):
+    with condition:
+        started.set()
+        return condition.wait()
+
+
+def wait_barrier(barrier, started):
+    started.set()
+    return barrier.wait()
