@@ -126,6 +126,11 @@ PyModuleDef module_def = {
 
 ModuleState* get_state(PyObject* module) { return static_cast<ModuleState*>(PyModule_GetState(module)); }
 
+ModuleState* state_of_type(PyTypeObject* type) {
+  PyObject* module = PyType_GetModuleByDef(type, &module_def);  // borrowed; walks the MRO (subclasses)
+  return module == nullptr ? nullptr : get_state(module);
+}
+
 ModuleState* current_state() {
   PyRef module = internal::import_module("manycore._core");
   if (!module) return nullptr;

@@ -289,12 +289,19 @@ PyType_Spec buffer_spec = {
 
 }  // namespace
 
-PyObject* wrap_registered(const std::shared_ptr<Shareable>& object) {
-  ModuleState* state = current_state();
+namespace {
+
+PyObject* wrap_registered_in(ModuleState* state, const std::shared_ptr<Shareable>& object) {
   if (state == nullptr) return nullptr;
   PyObject* type = PyDict_GetItemString(state->shareable_types, object->type_name());  // borrowed
   if (type == nullptr) return PyErr_Format(PyExc_TypeError, "manycore: no wrapper type for %s", object->type_name());
   return new_shared_wrapper(reinterpret_cast<PyTypeObject*>(type), object);
+}
+
+}  // namespace
+
+PyObject* wrap_registered(PyObject* wrapper, const std::shared_ptr<Shareable>& object) {
+  return wrap_registered_in(state_of_type(Py_TYPE(wrapper)), object);
 }
 
 int register_shared(PyObject* module, ModuleState* state) {

@@ -401,7 +401,7 @@ int array_set_raw(PyObject* self, PyObject* value, void*) {
 PyObject* typed_get_lock(PyObject* self, PyObject*) {
   const std::shared_ptr<Shareable>& lock = array_of(self).lock();
   if (!lock) return PyErr_Format(PyExc_AttributeError, "created with lock=False: no get_lock()");
-  return wrap_registered(lock);
+  return wrap_registered(self, lock);
 }
 
 // The same storage without a lock: what get_obj() gives (multiprocessing gives the ctypes object).
@@ -409,10 +409,10 @@ PyObject* typed_get_obj(PyObject* self, PyObject*) {
   const TypedArray& array = array_of(self);
   if (!array.lock()) return Py_NewRef(self);
   auto raw = std::make_shared<TypedArray>(array.typecode(), array.length(), array.scalar(), array.storage(), nullptr);
-  return wrap_registered(raw);
+  return wrap_registered(self, raw);
 }
 
-PyObject* typed_buffer(PyObject* self, PyObject*) { return wrap_registered(array_of(self).storage()); }
+PyObject* typed_buffer(PyObject* self, PyObject*) { return wrap_registered(self, array_of(self).storage()); }
 
 PyObject* typed_get_typecode(PyObject* self, void*) {
   char code = array_of(self).typecode();

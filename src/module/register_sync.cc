@@ -273,7 +273,7 @@ Condition& condition_of(PyObject* self) { return object_of<Condition>(self); }
 
 // The lock's own method, so Condition.acquire(...) behaves exactly as the lock's.
 PyObject* condition_lock_method(PyObject* self, const char* name, PyObject* args, PyObject* kwargs) {
-  PyRef lock = PyRef::steal(wrap_registered(condition_of(self).lock()));
+  PyRef lock = PyRef::steal(wrap_registered(self, condition_of(self).lock()));
   if (!lock) return nullptr;
   PyRef method = PyRef::steal(PyObject_GetAttrString(lock.get(), name));
   if (!method) return nullptr;
@@ -327,7 +327,7 @@ PyObject* condition_is_owned(PyObject* self, PyObject*) {
   return PyBool_FromLong(std::static_pointer_cast<Lock>(lock)->locked());
 }
 
-PyObject* condition_get_lock(PyObject* self, void*) { return wrap_registered(condition_of(self).lock()); }
+PyObject* condition_get_lock(PyObject* self, void*) { return wrap_registered(self, condition_of(self).lock()); }
 
 PyObject* condition_repr(PyObject* self) {
   return PyUnicode_FromFormat("<manycore.Condition(%s)>", condition_of(self).lock()->type_name());

@@ -66,6 +66,9 @@ struct ModuleState {
 ModuleState* get_state(PyObject* module);
 // The state of manycore._core in the current interpreter, or nullptr with an error.
 ModuleState* current_state();
+// The state of the module that defined `type` (or the C type it derives from), or
+// nullptr with an error: cheaper than current_state() on hot paths.
+ModuleState* state_of_type(PyTypeObject* type);
 
 // Registers `type` (laid out as SharedWrapper, its tp_dealloc calling
 // destroy_shared_wrapper) as the wrapper for Shareables named `type_name`.
@@ -73,8 +76,9 @@ int add_shareable_type(ModuleState* state, const char* type_name, PyObject* type
 // New instance of `type` owning `object`; nullptr with an error set on failure.
 PyObject* new_shared_wrapper(PyTypeObject* type, std::shared_ptr<Shareable> object);
 // New instance of the class registered for object->type_name() (e.g. manycore.RLock),
-// owning object; nullptr with an error set (defined in register_shared.cc).
-PyObject* wrap_registered(const std::shared_ptr<Shareable>& object);
+// owning object, in the interpreter of `wrapper` (any manycore wrapper object, whose
+// type leads to the module state); nullptr with an error set. In register_shared.cc.
+PyObject* wrap_registered(PyObject* wrapper, const std::shared_ptr<Shareable>& object);
 // For tp_dealloc of wrapper types.
 void destroy_shared_wrapper(PyObject* self);
 
