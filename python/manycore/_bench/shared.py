@@ -123,7 +123,6 @@ def measure_parallel(args, interps):
     half = nbytes // 2
     halves = (buf[:half], buf[half:])
     expected = [zlib.crc32(part) for part in halves]
-    results = {}
 
     def sequential():
         return [zlib.crc32(part) for part in halves]
@@ -131,15 +130,6 @@ def measure_parallel(args, interps):
     def interpreters():
         handles = [interp.call_in_thread(_shared_peers.crc_of, part) for interp, part in zip(interps, halves)]
         return [handle.result() for handle in handles]
-
-    for name, function in (("sequential", sequential), ("interpreters", interpreters)):
-        seconds = []
-        for _ in range(args.repeat):
-            elapsed, got = common.time_call(function)
-            if got != expected:
-                raise RuntimeError(f"{name} computed wrong checksums")
-            seconds.append(elapsed)
-        results[name] = common.summarize(seconds)
 
     from concurrent.futures import ProcessPoolExecutor
     from multiprocessing import shared_memory
@@ -156,13 +146,17 @@ def measure_parallel(args, interps):
                            for start in (0, half)]
                 return [future.result() for future in futures]
 
-            seconds = []
+            models = (("sequential", sequential), ("interpreters", interpreters), ("processes", processes))
+            seconds = {name: [] for name, _ in models}
+            # Models alternate within each repetition, so a burst of load on the shared
+            # machine hits all of them alike.
             for _ in range(args.repeat):
-                elapsed, got = common.time_call(processes)
-                if got != expected:
-                    raise RuntimeError("ProcessPoolExecutor computed wrong checksums")
-                seconds.append(elapsed)
-            results["processes"] = common.summarize(seconds)
+                for name, function in models:
+                    elapsed, got = common.time_call(function)
+                    if got != expected:
+                        raise RuntimeError(f"{name} computed wrong checksums")
+                    seconds[name].append(elapsed)
+            results = {name: common.summarize(timings) for name, timings in seconds.items()}
     finally:
         block.close()
         block.unlink()
