@@ -12,7 +12,8 @@
 // - Condition: as its lock; notify() wakes the oldest waiters first, exactly n of them.
 // - Barrier: everything each party did before wait() is visible to all parties after
 //   wait() returns.
-// - Every blocking call releases the caller's GIL, spins briefly, parks, and wakes every
+// - Every blocking call releases the caller's GIL, spins briefly, parks (locks and
+//   semaphores on a futex, src/core/futex_wait.h; the others as wait.h), and wakes every
 //   50 ms to run signal handlers (Ctrl-C) and, in worker interpreters, a pending
 //   asynchronous exception (Interpreter::interrupt, Pool.terminate): kInterrupted with
 //   the Python error set (src/core/wait.h).
@@ -38,6 +39,23 @@ namespace manycore {
 
 namespace internal {
 class WaitList;
+// Whether spinning before parking has been paying off for one primitive. A spin that
+// wins hands the lock over in well under a microsecond between two running
+// interpreters; on an oversubscribed machine spins lose (the holder is not running)
+// and only burn the core, so after a lost spin only every 16th slow acquire spins,
+// to notice when spinning pays again. Relaxed: a hint, not a guarantee.
+class SpinHint {
+ public:
+  bool should_spin() {
+    return helps_.load(std::memory_order_relaxed) || tries_.fetch_add(1, std::memory_order_relaxed) % 16 == 0;
+  }
+  void record(bool won) { helps_.store(won, std::memory_order_relaxed); }
+
+ private:
+  std::atomic<bool> helps_{true};
+  std::atomic<uint32_t> tries_{0};
+};
+
 // A process-unique, never-zero id of the calling OS thread (RLock ownership).
 uint64_t current_thread_token();
 }  // namespace internal
@@ -54,10 +72,10 @@ class Lock final : public Shareable {
   bool locked() const { return state_.load(std::memory_order_acquire) != 0; }
 
  private:
-  std::atomic<int> state_{0};    // 0 free, 1 held; CAS by acquirers, exchange by release
-  std::atomic<int> waiters_{0};  // threads past the fast path; release notifies only when > 0
-  std::mutex mutex_;             // pairs with cv_ (no state of its own)
-  std::condition_variable cv_;
+  std::atomic<int> state_{0};          // 0 free, 1 held; CAS by acquirers, exchange by release
+  std::atomic<int> waiters_{0};        // threads parked (or about to); release wakes only when > 0
+  std::atomic<uint32_t> sequence_{0};  // release count: the futex word waiters sleep on
+  internal::SpinHint spin_hint_;
 };
 
 // threading.RLock: the owning thread may acquire it again; only the owner releases.
@@ -78,8 +96,8 @@ class RLock final : public Shareable {
   std::atomic<uint64_t> owner_{0};  // thread token of the owner, 0 when free; CAS by acquirers
   uint64_t count_ = 0;              // recursion depth; touched only by the owner
   std::atomic<int> waiters_{0};
-  std::mutex mutex_;
-  std::condition_variable cv_;
+  std::atomic<uint32_t> sequence_{0};
+  internal::SpinHint spin_hint_;
 };
 
 // threading.Condition over a Lock or an RLock (RLock by default).
@@ -143,8 +161,8 @@ class Semaphore final : public Shareable {
   const int64_t initial_;
   const bool bounded_;
   std::atomic<int> waiters_{0};
-  std::mutex mutex_;
-  std::condition_variable cv_;
+  std::atomic<uint32_t> sequence_{0};
+  internal::SpinHint spin_hint_;
 };
 
 // threading.Barrier. The action (a Value, possibly None) is run by the last party to

@@ -3,6 +3,7 @@
 
 #include <string>
 
+#include "futex_wait.h"
 #include "wait.h"
 #include "wait_list.h"
 
@@ -44,32 +45,17 @@ bool spin_with_gil_held(Attempt attempt) {
   }
 }
 
-// Runs `attempt` (a try-acquire) until it succeeds, parking on cv between tries while
-// `available()` is false. `waiters` is raised while parked so releasers know to notify
-// (a seq_cst increment before the check pairs with the releaser's seq_cst store then
-// load: one of the two sees the other, so no wake-up is lost).
-template <typename Attempt, typename Available>
-Status acquire_slow(std::mutex& mutex, std::condition_variable& cv, std::atomic<int>& waiters, Attempt attempt,
-                    Available available, std::optional<double> timeout_seconds) {
+// Held spin (when it has been paying off), then the futex park of futex_wait.h.
+template <typename Attempt>
+Status acquire_slow(internal::SpinHint& hint, std::atomic<uint32_t>& sequence, std::atomic<int>& waiters,
+                    Attempt attempt, std::optional<double> timeout_seconds) {
   auto deadline = internal::deadline_after(timeout_seconds);
-  if (spin_with_gil_held(attempt)) return Status::Ok();
-  waiters.fetch_add(1);
-  while (true) {
-    if (attempt()) break;
-    Status waited = internal::wait_released(mutex, cv, available, deadline);
-    if (!waited.ok()) {
-      waiters.fetch_sub(1);
-      return waited;
-    }
+  if (hint.should_spin()) {
+    bool won = spin_with_gil_held(attempt);
+    hint.record(won);
+    if (won) return Status::Ok();
   }
-  waiters.fetch_sub(1);
-  return Status::Ok();
-}
-
-void wake_one(std::mutex& mutex, std::condition_variable& cv, std::atomic<int>& waiters) {
-  if (waiters.load() == 0) return;
-  std::lock_guard lock(mutex);  // a waiter between its check and its park holds mutex
-  cv.notify_one();
+  return internal::park_on_sequence(sequence, waiters, attempt, deadline);
 }
 
 }  // namespace
@@ -84,16 +70,14 @@ bool Lock::try_acquire() {
 Status Lock::acquire(std::optional<double> timeout_seconds) {
   if (try_acquire()) return Status::Ok();
   if (timeout_seconds && *timeout_seconds <= 0) return Status(StatusCode::kTimeout, "the lock is held");
-  return acquire_slow(
-      mutex_, cv_, waiters_, [this] { return try_acquire(); },
-      [this] { return state_.load(std::memory_order_acquire) == 0; }, timeout_seconds);
+  return acquire_slow(spin_hint_, sequence_, waiters_, [this] { return try_acquire(); }, timeout_seconds);
 }
 
 Status Lock::release() {
   if (state_.exchange(0, std::memory_order_seq_cst) == 0) {
     return Status(StatusCode::kNotOwner, "release unlocked lock");
   }
-  wake_one(mutex_, cv_, waiters_);
+  internal::wake_sequence(sequence_, waiters_, 1);
   return Status::Ok();
 }
 
@@ -116,9 +100,7 @@ bool RLock::try_acquire() {
 Status RLock::acquire(std::optional<double> timeout_seconds) {
   if (try_acquire()) return Status::Ok();
   if (timeout_seconds && *timeout_seconds <= 0) return Status(StatusCode::kTimeout, "the lock is held");
-  return acquire_slow(
-      mutex_, cv_, waiters_, [this] { return try_acquire(); },
-      [this] { return owner_.load(std::memory_order_acquire) == 0; }, timeout_seconds);
+  return acquire_slow(spin_hint_, sequence_, waiters_, [this] { return try_acquire(); }, timeout_seconds);
 }
 
 Status RLock::release() {
@@ -127,7 +109,7 @@ Status RLock::release() {
   }
   if (--count_ != 0) return Status::Ok();
   owner_.store(0, std::memory_order_seq_cst);
-  wake_one(mutex_, cv_, waiters_);
+  internal::wake_sequence(sequence_, waiters_, 1);
   return Status::Ok();
 }
 
@@ -252,9 +234,7 @@ bool Semaphore::try_acquire() {
 Status Semaphore::acquire(std::optional<double> timeout_seconds) {
   if (try_acquire()) return Status::Ok();
   if (timeout_seconds && *timeout_seconds <= 0) return Status(StatusCode::kTimeout, "the semaphore is at zero");
-  return acquire_slow(
-      mutex_, cv_, waiters_, [this] { return try_acquire(); },
-      [this] { return value_.load(std::memory_order_acquire) > 0; }, timeout_seconds);
+  return acquire_slow(spin_hint_, sequence_, waiters_, [this] { return try_acquire(); }, timeout_seconds);
 }
 
 Status Semaphore::release(int64_t n) {
@@ -266,13 +246,7 @@ Status Semaphore::release(int64_t n) {
     }
     if (value_.compare_exchange_weak(value, value + n, std::memory_order_seq_cst)) break;
   }
-  if (waiters_.load() == 0) return Status::Ok();
-  std::lock_guard lock(mutex_);
-  if (n == 1) {
-    cv_.notify_one();
-  } else {
-    cv_.notify_all();
-  }
+  internal::wake_sequence(sequence_, waiters_, n > INT32_MAX ? INT32_MAX : static_cast<int>(n));
   return Status::Ok();
 }
 
