@@ -29,6 +29,9 @@ enum class StatusCode {
   kBroken,             // a worker pool can run no more tasks (a worker's initializer failed)
   kCancelled,          // a task was dropped before it ran (cancelled, or its pool shut down)
   kInternal,           // a bug or an unexpected CPython failure
+  kNotOwner,           // releasing a lock (or waiting on a condition) the caller does not hold (RuntimeError)
+  kBrokenBarrier,      // a Barrier was aborted, reset or timed out (threading.BrokenBarrierError)
+  kBusy,               // a buffer has exports that forbid the change, e.g. freeze() (BufferError)
 };
 
 // An exception raised inside an interpreter, described as plain data so that it can

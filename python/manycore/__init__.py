@@ -20,6 +20,9 @@ from ._queues import (
 from ._channels import (
     ChannelClosedError, ChannelEmptyError, ChannelError, RecvChannel, SendChannel, create_channel,
 )
+from ._shared import SharedBuffer, SharedDict
+from ._sync import AtomicInt, Barrier, BoundedSemaphore, Condition, Event, Lock, RLock, Semaphore
+from ._sharedctypes import Array, RawArray, RawValue, Value
 
 __version__ = "0.1.0"
 
@@ -30,6 +33,8 @@ __all__ = [
     "QueueNotFoundError", "list_queues", "will_pickle",
     "WHENCE_UNKNOWN", "WHENCE_RUNTIME", "WHENCE_LEGACY_CAPI", "WHENCE_CAPI", "WHENCE_XI", "WHENCE_STDLIB",
     "RecvChannel", "SendChannel", "ChannelError", "ChannelClosedError", "ChannelEmptyError", "create_channel",
+    "SharedBuffer", "SharedDict", "AtomicInt", "Lock", "RLock", "Condition", "Event", "Semaphore",
+    "BoundedSemaphore", "Barrier", "Value", "Array", "RawValue", "RawArray",
 ]
 
 # The executors load on first use (PEP 562): worker interpreters import manycore too,

@@ -45,6 +45,8 @@ PyObject* type_for(ModuleState* state, StatusCode code, ErrorDomain domain) {
       return state->InterpreterError;
     case StatusCode::kEmpty: return domain == ErrorDomain::kChannel ? state->ChannelEmptyError : state->QueueEmpty;
     case StatusCode::kFull: return state->QueueFull;
+    case StatusCode::kNotOwner: return PyExc_RuntimeError;
+    case StatusCode::kBusy: return PyExc_BufferError;
     default: return PyExc_SystemError;
   }
 }
@@ -61,6 +63,16 @@ PyObject* pool_exception(const Status& status) {
   return PyObject_CallFunction(type.get(), "s", status.message().c_str());
 }
 
+// threading.BrokenBarrierError, looked up when raised (threading is imported anyway by
+// most programs, but a worker need not import it just to import manycore).
+PyObject* broken_barrier_exception(const Status& status) {
+  PyRef threading = internal::import_module("threading");
+  if (!threading) return nullptr;
+  PyRef type = PyRef::steal(PyObject_GetAttrString(threading.get(), "BrokenBarrierError"));
+  if (!type) return nullptr;
+  return PyObject_CallFunction(type.get(), "s", status.message().c_str());
+}
+
 }  // namespace
 
 PyObject* exception_for(ModuleState* state, const Status& status, RemoteRaise remote, ErrorDomain domain) {
@@ -73,6 +85,7 @@ PyObject* exception_for(ModuleState* state, const Status& status, RemoteRaise re
     return failed.release();
   }
   if (status.code() == StatusCode::kBroken || status.code() == StatusCode::kCancelled) return pool_exception(status);
+  if (status.code() == StatusCode::kBrokenBarrier) return broken_barrier_exception(status);
   return PyObject_CallFunction(type_for(state, status.code(), domain), "s", status.message().c_str());
 }
 

@@ -44,6 +44,10 @@ int module_exec(PyObject* module) {
   if (register_pool(module, state) < 0) return -1;
   if (register_queue(module, state) < 0) return -1;
   if (register_channel(module, state) < 0) return -1;
+  if (register_shared(module, state) < 0) return -1;
+  if (register_sync(module, state) < 0) return -1;
+  if (register_sharedctypes(module, state) < 0) return -1;
+  if (register_shared_dict(module, state) < 0) return -1;
   return 0;
 }
 
@@ -67,6 +71,18 @@ int module_exec(PyObject* module) {
   X(PendingCallType)              \
   X(WorkerPoolType)               \
   X(TaskResultsType)              \
+  X(SharedBufferType)             \
+  X(LockType)                     \
+  X(RLockType)                    \
+  X(ConditionType)                \
+  X(EventType)                    \
+  X(SemaphoreType)                \
+  X(BoundedSemaphoreType)         \
+  X(BarrierType)                  \
+  X(AtomicIntType)                \
+  X(SharedValueType)              \
+  X(SharedArrayType)              \
+  X(SharedDictType)               \
   X(shareable_types)              \
   X(wrappers)
 
@@ -112,6 +128,11 @@ PyModuleDef module_def = {
 }  // namespace
 
 ModuleState* get_state(PyObject* module) { return static_cast<ModuleState*>(PyModule_GetState(module)); }
+
+ModuleState* state_of_type(PyTypeObject* type) {
+  PyObject* module = PyType_GetModuleByDef(type, &module_def);  // borrowed; walks the MRO (subclasses)
+  return module == nullptr ? nullptr : get_state(module);
+}
 
 ModuleState* current_state() {
   // Callers may come here with an error already set (raising a kInterrupted status whose

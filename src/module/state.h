@@ -57,6 +57,18 @@ struct ModuleState {
   PyObject* SendChannelType = nullptr;  // manycore._core.SendChannel
   PyObject* WorkerPoolType = nullptr;   // manycore._core.WorkerPool
   PyObject* TaskResultsType = nullptr;  // manycore._core.TaskResults
+  PyObject* SharedBufferType = nullptr;  // manycore.SharedBuffer (register_shared.cc)
+  PyObject* LockType = nullptr;          // manycore._core.Lock and the other primitives (register_sync.cc)
+  PyObject* RLockType = nullptr;
+  PyObject* ConditionType = nullptr;
+  PyObject* EventType = nullptr;
+  PyObject* SemaphoreType = nullptr;
+  PyObject* BoundedSemaphoreType = nullptr;
+  PyObject* BarrierType = nullptr;
+  PyObject* AtomicIntType = nullptr;
+  PyObject* SharedValueType = nullptr;   // manycore._core.SharedValue / SharedArray (register_sharedctypes.cc)
+  PyObject* SharedArrayType = nullptr;
+  PyObject* SharedDictType = nullptr;    // manycore._core.SharedDict (register_shared_dict.cc)
   // {Shareable::type_name(): wrapper type}, each type laid out as SharedWrapper.
   PyObject* shareable_types = nullptr;
   // {address of a Shareable: weakref to its wrapper here}, for weak-referenceable
@@ -68,6 +80,9 @@ struct ModuleState {
 ModuleState* get_state(PyObject* module);
 // The state of manycore._core in the current interpreter, or nullptr with an error.
 ModuleState* current_state();
+// The state of the module that defined `type` (or the C type it derives from), or
+// nullptr with an error: cheaper than current_state() on hot paths.
+ModuleState* state_of_type(PyTypeObject* type);
 
 // Registers `type` (laid out as SharedWrapper, its tp_dealloc calling
 // destroy_shared_wrapper) as the wrapper for Shareables named `type_name`.
@@ -76,6 +91,10 @@ int add_shareable_type(ModuleState* state, const char* type_name, PyObject* type
 // weak-referenceable and a live wrapper of exactly `type` exists, else a new instance
 // of `type` owning `object` (remembered for next time). nullptr with an error set on failure.
 PyObject* new_shared_wrapper(PyTypeObject* type, std::shared_ptr<Shareable> object);
+// New instance of the class registered for object->type_name() (e.g. manycore.RLock),
+// owning object, in the interpreter of `wrapper` (any manycore wrapper object, whose
+// type leads to the module state); nullptr with an error set. In register_shared.cc.
+PyObject* wrap_registered(PyObject* wrapper, const std::shared_ptr<Shareable>& object);
 // For tp_dealloc of wrapper types.
 void destroy_shared_wrapper(PyObject* self);
 
@@ -89,5 +108,9 @@ int register_pool(PyObject* module, ModuleState* state);
 int register_value(PyObject* module, ModuleState* state);
 int register_queue(PyObject* module, ModuleState* state);
 int register_channel(PyObject* module, ModuleState* state);
+int register_shared(PyObject* module, ModuleState* state);
+int register_sync(PyObject* module, ModuleState* state);
+int register_sharedctypes(PyObject* module, ModuleState* state);
+int register_shared_dict(PyObject* module, ModuleState* state);
 
 }  // namespace manycore::module
