@@ -85,6 +85,12 @@ class Interpreter {
 
   // Starts the worker and waits until the interpreter exists (GIL released meanwhile).
   static Result<std::shared_ptr<Interpreter>> create(const InterpreterConfig& config = {});
+  // Starts `count` workers at once, then waits until every interpreter exists: on W
+  // free cores, W interpreters take about the time of one. All or nothing: if one
+  // fails (or a signal handler raises while waiting, kInterrupted with the error
+  // set), those created are closed and the first failure is returned.
+  static Result<std::vector<std::shared_ptr<Interpreter>>> create_many(const InterpreterConfig& config,
+                                                                       size_t count);
   // How many interpreters made here exist now (created and not yet ended), pool
   // workers included. Any thread; a snapshot (e.g. for refusing os.fork, which
   // crashes the child while subinterpreters exist: CPython gh-101437).
@@ -139,6 +145,10 @@ class Interpreter {
 
  private:
   Interpreter() = default;
+  // Starts the worker thread, which creates the interpreter; finish_launch waits for it
+  // (keeping the first interrupt in `interrupt`) and registers it, or joins the thread.
+  static std::shared_ptr<Interpreter> launch(const InterpreterConfig& config);
+  static Status finish_launch(const std::shared_ptr<Interpreter>& interpreter, PyObject*& interrupt);
   void run_worker(const InterpreterConfig& config, std::shared_ptr<Completion> started) noexcept;
   Status stop_and_join();
   void announce_worker_done();
@@ -147,6 +157,7 @@ class Interpreter {
   PyInterpreterState* state_ = nullptr;  // likewise
   unsigned long worker_ident_ = 0;       // likewise: the worker's PyThread ident
   std::thread thread_;
+  std::shared_ptr<Completion> started_;  // set by launch, taken by finish_launch (the creating thread)
 
   mutable std::mutex mutex_;
   std::condition_variable cv_;  // worker waits here for jobs or stop

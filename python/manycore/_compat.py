@@ -1,6 +1,5 @@
 """python/manycore/_compat.py: work-arounds for CPython bugs that crash subinterpreters (DESIGN.md section 3, docs/compat.md)."""
 
-import importlib
 import sys
 
 from . import _core
@@ -45,6 +44,8 @@ def before_first_interpreter():
     if _done:
         return
     _done = True
+    import importlib  # here: worker interpreters import this module and never get here
+
     for name in preimports():
         try:
             importlib.import_module(name)

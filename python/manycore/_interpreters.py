@@ -2,7 +2,6 @@
 
 import marshal
 import sys
-import types
 
 from . import _compat, _core, _worker
 from ._errors import ExecutionFailed, InterpreterError, InterpreterNotFoundError, NotShareableError
@@ -51,6 +50,8 @@ def is_shareable(obj):
 def _exec_payload(code):
     if isinstance(code, str):
         return ("source", code)
+    import types  # here: worker interpreters import this module, and a bare one has no `types`
+
     if isinstance(code, types.CodeType):
         return ("code", marshal.dumps(code))
     if isinstance(code, types.FunctionType):

@@ -61,14 +61,19 @@ std::atomic<size_t> live_interpreters{0};
 
 size_t Interpreter::live_count() { return live_interpreters.load(std::memory_order_acquire); }
 
-Result<std::shared_ptr<Interpreter>> Interpreter::create(const InterpreterConfig& config) {
+std::shared_ptr<Interpreter> Interpreter::launch(const InterpreterConfig& config) {
   std::shared_ptr<Interpreter> interpreter(new Interpreter());
-  auto started = std::make_shared<Completion>();
-  interpreter->thread_ = std::thread([raw = interpreter.get(), config, started] { raw->run_worker(config, started); });
+  interpreter->started_ = std::make_shared<Completion>();
+  interpreter->thread_ = std::thread(
+      [raw = interpreter.get(), config, started = interpreter->started_] { raw->run_worker(config, started); });
+  return interpreter;
+}
+
+Status Interpreter::finish_launch(const std::shared_ptr<Interpreter>& interpreter, PyObject*& interrupt) {
+  std::shared_ptr<Completion> started = std::move(interpreter->started_);
   // The caller's GIL is released while waiting: on 3.13 creating an interpreter
   // imports _imp under the main GIL, so holding it here deadlocks (DESIGN.md 1).
   // Creation cannot be abandoned half-way: an interrupt is kept until it is done.
-  PyObject* interrupt = nullptr;
   while (!started->done()) {
     if (started->wait().code() == StatusCode::kInterrupted) {
       if (interrupt == nullptr) {
@@ -78,17 +83,6 @@ Result<std::shared_ptr<Interpreter>> Interpreter::create(const InterpreterConfig
       }
     }
   }
-  if (interrupt != nullptr) {
-    if (started->take().ok()) {
-      runtime::register_interpreter(interpreter);
-      (void)interpreter->close(/*even_if_running=*/true);
-    } else {
-      internal::GilRelease released;
-      interpreter->thread_.join();
-    }
-    PyErr_SetRaisedException(interrupt);
-    return Status(StatusCode::kInterrupted, "interrupted");
-  }
   Result<Value> outcome = started->take();
   if (!outcome.ok()) {
     internal::GilRelease released;
@@ -97,7 +91,42 @@ Result<std::shared_ptr<Interpreter>> Interpreter::create(const InterpreterConfig
     return outcome.take_status();
   }
   runtime::register_interpreter(interpreter);
-  return interpreter;
+  return Status::Ok();
+}
+
+Result<std::shared_ptr<Interpreter>> Interpreter::create(const InterpreterConfig& config) {
+  Result<std::vector<std::shared_ptr<Interpreter>>> created = create_many(config, 1);
+  if (!created.ok()) return created.take_status();
+  return std::move(created.value().front());
+}
+
+Result<std::vector<std::shared_ptr<Interpreter>>> Interpreter::create_many(const InterpreterConfig& config,
+                                                                           size_t count) {
+  // All worker threads start before any is waited for: creating an interpreter is
+  // mostly its own thread's work (own GIL), so W creations on W cores take about
+  // the time of one (docs/benchmarks.md, bench startup).
+  std::vector<std::shared_ptr<Interpreter>> launched;
+  launched.reserve(count);
+  for (size_t i = 0; i < count; ++i) launched.push_back(launch(config));
+  PyObject* interrupt = nullptr;
+  Status first_failure;
+  std::vector<std::shared_ptr<Interpreter>> created;
+  created.reserve(count);
+  for (const auto& interpreter : launched) {
+    Status started = finish_launch(interpreter, interrupt);
+    if (started.ok()) {
+      created.push_back(interpreter);
+    } else if (first_failure.ok()) {
+      first_failure = std::move(started);
+    }
+  }
+  if (interrupt == nullptr && first_failure.ok()) return created;
+  for (const auto& interpreter : created) (void)interpreter->close(/*even_if_running=*/true);
+  if (interrupt != nullptr) {
+    PyErr_SetRaisedException(interrupt);
+    return Status(StatusCode::kInterrupted, "interrupted");
+  }
+  return first_failure;
 }
 
 Interpreter::~Interpreter() {

@@ -376,14 +376,16 @@ Result<std::shared_ptr<WorkerPool>> WorkerPool::create(PoolOptions options) {
   std::shared_ptr<WorkerPool> pool(new WorkerPool());
   pool->options_ = std::move(options);
   pool->slots_ = std::make_unique<WorkerSlot[]>(pool->options_.workers);
+  // The workers start at once: W of them take about the time of one.
+  Result<std::vector<std::shared_ptr<Interpreter>>> created =
+      Interpreter::create_many(pool->options_.interpreter, pool->options_.workers);
+  if (!created.ok()) {
+    pool->stop(/*cancel_queued=*/true);
+    pool->join_to_the_end();
+    return created.take_status();
+  }
   for (size_t i = 0; i < pool->options_.workers; ++i) {
-    Result<std::shared_ptr<Interpreter>> created = Interpreter::create(pool->options_.interpreter);
-    if (!created.ok()) {
-      pool->stop(/*cancel_queued=*/true);
-      pool->join_to_the_end();
-      return created.take_status();
-    }
-    std::shared_ptr<Interpreter> interpreter = created.take_value();
+    std::shared_ptr<Interpreter> interpreter = std::move(created.value()[i]);
     // The pool owns its workers: close_all() must not end them under a running loop.
     runtime::unregister_interpreter(interpreter->id());
     pool->interpreters_.push_back(interpreter);

@@ -20,9 +20,7 @@ int load_exceptions(ModuleState* state) {
       {"ExecutionFailed", &state->ExecutionFailed},
       {"NotShareableError", &state->NotShareableError},
       {"QueueError", &state->QueueError},
-      {"QueueEmpty", &state->QueueEmpty},
-      {"QueueFull", &state->QueueFull},
-      {"QueueClosed", &state->QueueClosed},
+      // QueueEmpty, QueueFull and QueueClosed are loaded when first raised (errors.cc).
       {"ChannelError", &state->ChannelError},
       {"ChannelClosedError", &state->ChannelClosedError},
       {"ChannelEmptyError", &state->ChannelEmptyError},

@@ -33,6 +33,8 @@ struct ModuleState {
   PyObject* ExecutionFailed = nullptr;
   PyObject* NotShareableError = nullptr;
   PyObject* QueueError = nullptr;
+  // Loaded when first raised (errors.cc): they derive from classes of the `queue`
+  // module, which a worker interpreter does not import to start.
   PyObject* QueueEmpty = nullptr;
   PyObject* QueueFull = nullptr;
   PyObject* QueueClosed = nullptr;
