@@ -246,7 +246,8 @@ def _ms(row):
 
 def print_report(report):
     env = report["environment"]
-    print(f"manycore demo: CPython {env['python']}, {env['cpus']} cores; best of {report['repeat']} runs each")
+    runs = "one run" if report["repeat"] == 1 else f"best of {report['repeat']} runs"
+    print(f"manycore demo: CPython {env['python']}, {env['cpus']} cores; {runs} each")
     cpu_part = report["cpu"]
     labels = {"sequential": "one after another", "threads": "threads", "process_pool": "processes (spawn)",
               "manycore": "manycore"}
@@ -281,7 +282,7 @@ def print_report(report):
     print(f"\nSummary, {env['cpus']} cores:")
     for line in summary_lines(report):
         print(f"  - {line}")
-    print("\nDetailed measurements and targets: python -m manycore bench cpu|pool|queue|startup")
+    print("\nMore detail, model by model: python -m manycore bench cpu|pool|queue|startup")
 
 
 def run(args):
