@@ -144,11 +144,20 @@ class Interpreter {
   void drop_pending_interrupt();
 
  private:
+  // A pool queues each worker's serving loop between launch and finish_launch, so the
+  // loop starts as soon as the interpreter exists, without a wake-up (pool.cc).
+  friend class WorkerPool;
+
   Interpreter() = default;
   // Starts the worker thread, which creates the interpreter; finish_launch waits for it
   // (keeping the first interrupt in `interrupt`) and registers it, or joins the thread.
+  // Jobs submitted in between run first thing once the interpreter exists; if it
+  // cannot be created they fail with its creation error. They run or are destroyed
+  // on the worker thread, so they must not own PyObjects.
   static std::shared_ptr<Interpreter> launch(const InterpreterConfig& config);
   static Status finish_launch(const std::shared_ptr<Interpreter>& interpreter, PyObject*& interrupt);
+  // On the worker thread when creation failed: no job will ever run.
+  void fail_queued_jobs(const Status& why);
   void run_worker(const InterpreterConfig& config, std::shared_ptr<Completion> started) noexcept;
   Status stop_and_join();
   void announce_worker_done();

@@ -274,6 +274,7 @@ void Interpreter::run_worker(const InterpreterConfig& config, std::shared_ptr<Co
   PyStatus created = Py_NewInterpreterFromConfig(&tstate, &interpreter_config);
   if (PyStatus_Exception(created)) {
     std::string why = created.err_msg != nullptr ? created.err_msg : "Py_NewInterpreterFromConfig failed";
+    fail_queued_jobs(Status(StatusCode::kCreateFailed, why));
     announce_worker_done();
     started->set(Status(StatusCode::kCreateFailed, why));
     return;
@@ -291,6 +292,7 @@ void Interpreter::run_worker(const InterpreterConfig& config, std::shared_ptr<Co
   if (!ready.ok()) {
     Py_EndInterpreter(tstate);
     live_interpreters.fetch_sub(1, std::memory_order_acq_rel);
+    fail_queued_jobs(ready);
     announce_worker_done();
     started->set(std::move(ready));
     return;
@@ -344,6 +346,17 @@ void Interpreter::run_worker(const InterpreterConfig& config, std::shared_ptr<Co
   Py_EndInterpreter(tstate);
   live_interpreters.fetch_sub(1, std::memory_order_acq_rel);
   announce_worker_done();
+}
+
+void Interpreter::fail_queued_jobs(const Status& why) {
+  std::deque<std::pair<Job, std::shared_ptr<Completion>>> dropped;
+  {
+    std::lock_guard lock(mutex_);
+    stopping_ = true;  // later submits fail at once
+    dropped.swap(jobs_);
+    queued_.store(0, std::memory_order_release);
+  }
+  for (auto& [job, completion] : dropped) completion->set(why);
 }
 
 void Interpreter::announce_worker_done() {

@@ -109,7 +109,15 @@ PyModuleDef module_def = {
 ModuleState* get_state(PyObject* module) { return static_cast<ModuleState*>(PyModule_GetState(module)); }
 
 ModuleState* current_state() {
+  // A caller may come with an exception pending (an interrupted wait's
+  // KeyboardInterrupt, which raise_status passes on): the lookup must not lose it, and
+  // 3.12's _PyType_Lookup clears a pending error on a type-cache miss.
+  PyObject* pending = PyErr_GetRaisedException();
   PyRef module = internal::import_module("manycore._core");
+  if (pending != nullptr) {
+    if (!module) PyErr_Clear();  // the pending exception is the one to report
+    PyErr_SetRaisedException(pending);
+  }
   if (!module) return nullptr;
   if (PyModule_GetDef(module.get()) != &module_def) {
     PyErr_SetString(PyExc_ImportError, "manycore._core is not the manycore extension module");
