@@ -75,6 +75,10 @@ struct InterpreterConfig {
   std::vector<std::string> sys_path;
   // Module imported in the new interpreter right after sys.path is set ("" for none).
   std::string startup_module;
+  // Import startup_module right before the first job runs instead: an interpreter
+  // that runs nothing imports nothing, and create() returns sooner. A failed import
+  // then fails that job (the next job tries again) instead of create().
+  bool startup_module_on_first_job = false;
 };
 
 class Interpreter {

@@ -1,7 +1,9 @@
 """python/manycore/_worker.py: what every manycore interpreter runs: start-up, exec and prepare_main helpers.
 
-Imported first thing in each new interpreter (InterpreterConfig.startup_module).
-Keep it light: its import time is part of every interpreter's creation time. It, and
+Imported in each new interpreter right before its first job
+(InterpreterConfig.startup_module, startup_module_on_first_job): an interpreter that
+never runs anything never imports it. Keep it light: its import time is part of every
+worker's start-up (a pool's workers import it as they start). It, and
 what `import manycore` loads in a worker, import no module that a bare stdlib
 interpreter does not load at start (docs/benchmarks.md, bench startup; tested).
 """

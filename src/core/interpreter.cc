@@ -256,6 +256,11 @@ Status set_sys_path(const std::vector<std::string>& entries) {
   return Status::Ok();
 }
 
+Status import_startup_module(const InterpreterConfig& config) {
+  PyRef module = PyRef::steal(PyImport_ImportModule(config.startup_module.c_str()));
+  return module ? Status::Ok() : capture_python_error();
+}
+
 }  // namespace
 
 void Interpreter::run_worker(const InterpreterConfig& config, std::shared_ptr<Completion> started) noexcept {
@@ -285,10 +290,9 @@ void Interpreter::run_worker(const InterpreterConfig& config, std::shared_ptr<Co
   worker_ident_ = PyThread_get_thread_ident();
 
   Status ready = config.sys_path.empty() ? Status::Ok() : set_sys_path(config.sys_path);
-  if (ready.ok() && !config.startup_module.empty()) {
-    PyRef module = PyRef::steal(PyImport_ImportModule(config.startup_module.c_str()));
-    if (!module) ready = capture_python_error();
-  }
+  // Imported before the first job instead, when the config says so (below).
+  bool startup_pending = !config.startup_module.empty() && config.startup_module_on_first_job;
+  if (ready.ok() && !config.startup_module.empty() && !startup_pending) ready = import_startup_module(config);
   if (!ready.ok()) {
     Py_EndInterpreter(tstate);
     live_interpreters.fetch_sub(1, std::memory_order_acq_rel);
@@ -320,7 +324,14 @@ void Interpreter::run_worker(const InterpreterConfig& config, std::shared_ptr<Co
       running_job_ = true;
     }
     PyEval_RestoreThread(saved);
-    Result<Value> result = job();
+    Result<Value> result = Value::None();
+    if (startup_pending) {
+      // A failure (an interrupt, say) fails this job; the next one tries again.
+      Status imported = import_startup_module(config);
+      startup_pending = !imported.ok();
+      if (!imported.ok()) result = std::move(imported);
+    }
+    if (!startup_pending) result = job();
     if (PyErr_Occurred()) {
       // A job must report through its Result; a stray error is a bug in the job,
       // reported rather than left to poison the next one.

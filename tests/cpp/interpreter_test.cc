@@ -434,6 +434,37 @@ TEST(InterpreterTest, MissingStartupModuleFailsCreate) {
   EXPECT_EQ(runtime::list_ids(), before);
 }
 
+TEST(InterpreterTest, StartupModuleOnFirstJobIsImportedBeforeTheFirstJobRuns) {
+  InterpreterConfig config;
+  config.startup_module = "json";  // not loaded by a bare interpreter
+  config.startup_module_on_first_job = true;
+  auto worker = test::create_or_fail(config);
+  ASSERT_TRUE(worker);
+  Result<Value> loaded = wait_and_take(worker->submit([]() -> Result<Value> {
+    PyRef json = test::eval("'json' in sys.modules", "import sys");
+    if (!json) return Status(StatusCode::kInternal, "eval failed");
+    return encode(json.get());
+  }));
+  ASSERT_TRUE(loaded.ok()) << loaded.status().message();
+  EXPECT_EQ(loaded.value(), Value::Bool(true));
+  EXPECT_TRUE(worker->close().ok());
+}
+
+TEST(InterpreterTest, StartupModuleOnFirstJobFailsJobsNotCreate) {
+  InterpreterConfig config;
+  config.startup_module = "no_such_startup_module_xyz";
+  config.startup_module_on_first_job = true;
+  auto worker = test::create_or_fail(config);
+  ASSERT_TRUE(worker);
+  for (int attempt = 0; attempt < 2; ++attempt) {  // each job tries again
+    Result<Value> ran = wait_and_take(worker->submit([]() -> Result<Value> { return Value::Int(1); }));
+    ASSERT_FALSE(ran.ok());
+    ASSERT_TRUE(ran.status().remote().has_value());
+    EXPECT_EQ(ran.status().remote()->type_qualname, "ModuleNotFoundError");
+  }
+  EXPECT_TRUE(worker->close().ok());
+}
+
 TEST(InterpreterTest, CreateManyStartsDistinctLiveInterpreters) {
   size_t live_before = Interpreter::live_count();
   Result<std::vector<std::shared_ptr<Interpreter>>> created = Interpreter::create_many({}, 3);

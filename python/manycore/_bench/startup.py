@@ -107,7 +107,7 @@ def measure_setup(worker_counts, repeat, stdlib_module, with_processes, errors):
         makers += [ManycorePool, ManycoreInterpreters]
         if with_processes:
             makers.append(ProcessPool)
-        timings = {}
+        timings, cpu_times = {}, {}
         failed = set()
         for _ in range(repeat):
             for make in makers:
@@ -115,7 +115,9 @@ def measure_setup(worker_counts, repeat, stdlib_module, with_processes, errors):
                 if model.key in failed:
                     continue
                 try:
+                    cpu_start = time.process_time()
                     seconds, _ = common.time_call(model.setup, workers)
+                    cpu_times.setdefault(model.key, []).append(time.process_time() - cpu_start)
                 except Exception as error:  # noqa: BLE001 - the model is reported as not run
                     failed.add(model.key)
                     timings.pop(model.key, None)
@@ -126,7 +128,12 @@ def measure_setup(worker_counts, repeat, stdlib_module, with_processes, errors):
                     model.close()
                 timings.setdefault(model.key, (model.label, []))[1].append(seconds)
         for key, (label, seconds) in timings.items():
-            rows.append({"model": key, "label": label, "workers": workers, **common.summarize(seconds)})
+            # CPU time of this process, all threads: what the setup costs on a machine
+            # whose other load stretches the wall-clock times. A spawned process's
+            # own CPU time is not in it, so none is given for processes.
+            cpu_s = None if key == ProcessPool.key else cpu_times[key]
+            rows.append({"model": key, "label": label, "workers": workers, **common.summarize(seconds),
+                         "cpu_best_s": cpu_s and min(cpu_s), "cpu_median_s": cpu_s and statistics.median(cpu_s)})
     return rows
 
 
@@ -135,24 +142,27 @@ def measure_setup(worker_counts, repeat, stdlib_module, with_processes, errors):
 def measure_create_close(samples, stdlib_module):
     """Per-sample create and close times, stdlib and manycore alternating."""
     times = {"stdlib": ([], []), "manycore": ([], [])}
+    cpu_times = {"stdlib": [], "manycore": []}
     # A first cycle of each loads what only the first interpreter needs.
     manycore.create().close()
     if stdlib_module is not None:
         stdlib_module.destroy(stdlib_module.create())
     for _ in range(samples):
         if stdlib_module is not None:
-            start = time.perf_counter()
+            cpu_start, start = time.process_time(), time.perf_counter()
             interp_id = stdlib_module.create()
             created = time.perf_counter()
             stdlib_module.destroy(interp_id)
             times["stdlib"][0].append(created - start)
             times["stdlib"][1].append(time.perf_counter() - created)
-        start = time.perf_counter()
+            cpu_times["stdlib"].append(time.process_time() - cpu_start)
+        cpu_start, start = time.process_time(), time.perf_counter()
         interpreter = manycore.create()
         created = time.perf_counter()
         interpreter.close()
         times["manycore"][0].append(created - start)
         times["manycore"][1].append(time.perf_counter() - created)
+        cpu_times["manycore"].append(time.process_time() - cpu_start)
     result = {"samples": samples}
     for model, (creates, closes) in times.items():
         if not creates:
@@ -163,6 +173,7 @@ def measure_create_close(samples, stdlib_module):
             "create_ms": 1000 * statistics.median(creates), "close_ms": 1000 * statistics.median(closes),
             "create_close_ms": 1000 * statistics.median(totals),
             "create_close_best_ms": 1000 * min(totals), "create_close_mean_ms": 1000 * statistics.mean(totals),
+            "cpu_ms": 1000 * statistics.median(cpu_times[model]),
         }
     return result
 
@@ -260,17 +271,20 @@ def extra_start_modules(in_manycore, in_stdlib):
     return own, [name for name in extra if name not in own]
 
 
+# A worker imports its start-up module before its first job: the worker here runs one.
 _IMPORTTIME_CHILD = (
-    "import sys, manycore\n"
-    "manycore.create().close()\n"  # the first creation loads main-interpreter pieces too
+    "import os, sys, manycore\n"
+    "with manycore.create() as first:\n"  # the first one loads main-interpreter pieces too
+    "    first.call(os.getpid)\n"
     "print('-- worker start', file=sys.stderr, flush=True)\n"
-    "manycore.create().close()\n"
-    "print('-- worker started', file=sys.stderr, flush=True)\n"
+    "with manycore.create() as worker:\n"
+    "    worker.call(os.getpid)\n"
+    "    print('-- worker started', file=sys.stderr, flush=True)\n"
 )
 
 
 def worker_importtime():
-    """[{module, self_us, cumulative_us}] of one new worker, from a child run with -X importtime."""
+    """[{module, self_us, cumulative_us}] of one new worker and its first call, from a child run with -X importtime."""
     done = subprocess.run([sys.executable, "-X", "importtime", "-c", _IMPORTTIME_CHILD],
                           capture_output=True, text=True, timeout=120)
     lines = done.stderr.splitlines()
@@ -312,6 +326,19 @@ def evaluate_targets(setup_rows, lifecycle, memory, worker_counts):
     return targets
 
 
+def cpu_ratios(setup_rows, lifecycle, worker_counts):
+    """{name: manycore / stdlib CPU-time ratio} of the timing targets (medians), where both were measured."""
+    rows = {(row["model"], row["workers"]): row for row in setup_rows}
+    ratios = {}
+    for workers in worker_counts:
+        pool, stdlib = rows.get(("manycore_pool", workers)), rows.get((StdlibSetup.key, workers))
+        if pool and stdlib and stdlib["cpu_median_s"]:
+            ratios[f"pool setup W={workers}, manycore / stdlib"] = pool["cpu_median_s"] / stdlib["cpu_median_s"]
+    if lifecycle.get("manycore") and lifecycle.get("stdlib") and lifecycle["stdlib"]["cpu_ms"]:
+        ratios["create+close, manycore / stdlib"] = lifecycle["manycore"]["cpu_ms"] / lifecycle["stdlib"]["cpu_ms"]
+    return ratios
+
+
 def print_report(report):
     print(f"bench startup: worker start-up time and memory; best of {report['repeat']} setups")
     print(common.describe_environment(report["environment"]))
@@ -319,9 +346,9 @@ def print_report(report):
         print(f"stdlib interpreters: not measured: {report['stdlib_interpreters_unavailable']}")
     print("\nsetup of W workers, the workload loaded in each:")
     print(common.format_table(
-        ("model", "W", "setup ms (best)", "setup ms (median)"),
-        [(row["label"], row["workers"], f"{1000 * row['best_s']:.1f}", f"{1000 * row['median_s']:.1f}")
-         for row in report["setup"]]))
+        ("model", "W", "setup ms (best)", "setup ms (median)", "CPU ms (median)"),
+        [(row["label"], row["workers"], f"{1000 * row['best_s']:.1f}", f"{1000 * row['median_s']:.1f}",
+          "-" if row["cpu_median_s"] is None else f"{1000 * row['cpu_median_s']:.1f}") for row in report["setup"]]))
     lifecycle = report["create_close"]
     print(f"\ncreate + close of one interpreter (median of {lifecycle['samples']}, alternating):")
     rows = []
@@ -329,8 +356,8 @@ def print_report(report):
         if lifecycle.get(model):
             row = lifecycle[model]
             rows.append((label, f"{row['create_ms']:.1f}", f"{row['close_ms']:.1f}", f"{row['create_close_ms']:.1f}",
-                         f"{row['create_close_best_ms']:.1f}"))
-    print(common.format_table(("model", "create ms", "close ms", "total ms", "total ms (best)"), rows))
+                         f"{row['create_close_best_ms']:.1f}", f"{row['cpu_ms']:.1f}"))
+    print(common.format_table(("model", "create ms", "close ms", "total ms", "total ms (best)", "CPU ms"), rows))
     memory = report["memory"]
     print(f"\nextra RSS per live interpreter ({memory['interpreters']} interpreters, a fresh process each):")
     rows = []
@@ -364,6 +391,11 @@ def print_report(report):
     for target in report["targets"]:
         verdict = "not measured" if target["ratio"] is None else common.format_verdict(target)
         print(f"  {target['name']:<46} {verdict}")
+    if report["cpu_ratios"]:
+        print("same ratios in CPU time of this process (what the wall-clock ones cost without the machine's "
+              "other load):")
+        for name, ratio in report["cpu_ratios"].items():
+            print(f"  {name:<46} {ratio:.2f}x")
 
 
 def run(args):
@@ -383,6 +415,7 @@ def run(args):
     report["create_close"] = measure_create_close(args.samples, stdlib_module)
     report["importtime"] = worker_importtime() if args.importtime else None
     report["targets"] = evaluate_targets(report["setup"], report["create_close"], report["memory"], args.workers)
+    report["cpu_ratios"] = cpu_ratios(report["setup"], report["create_close"], args.workers)
     if args.json:
         common.print_json(report)
     else:
