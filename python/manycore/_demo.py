@@ -248,6 +248,11 @@ def print_report(report):
     env = report["environment"]
     runs = "one run" if report["repeat"] == 1 else f"best of {report['repeat']} runs"
     print(f"manycore demo: CPython {env['python']}, {env['cpus']} cores; {runs} each")
+    load = env["load_average_1_5_15"]
+    if load and env["cpus"] and load[0] >= env["cpus"]:
+        # Parallel speedups need idle cores: say why they may be missing.
+        print(f"(this machine is busy: load average {load[0]:.1f} on {env['cpus']} cores, "
+              "so no model may run faster in parallel)")
     cpu_part = report["cpu"]
     labels = {"sequential": "one after another", "threads": "threads", "process_pool": "processes (spawn)",
               "manycore": "manycore"}
