@@ -376,6 +376,10 @@ Result<std::shared_ptr<WorkerPool>> WorkerPool::create(PoolOptions options) {
   std::shared_ptr<WorkerPool> pool(new WorkerPool());
   pool->options_ = std::move(options);
   pool->slots_ = std::make_unique<WorkerSlot[]>(pool->options_.workers);
+  // A serving loop is each worker's first job, so deferring the start-up module to it
+  // would save nothing, and a failed import would leave a worker that never serves:
+  // import it at start, where a failure fails create().
+  pool->options_.interpreter.startup_module_on_first_job = false;
   // The workers start at once, so W of them take about the time of one (as
   // Interpreter::create_many). Each serving loop is queued before its interpreter
   // exists: it starts as soon as the interpreter does, with no wake-up in between.
