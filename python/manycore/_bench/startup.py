@@ -7,7 +7,8 @@ slow patch of a shared machine spreads over all of them:
   the stdlib's private interpreters module (`_interpreters` on 3.13+,
   `_xxsubinterpreters` on 3.12: W creations, then the workload's source run in each);
   manycore's InterpreterPoolExecutor(W) (its workers start at once; W tasks that wait
-  for one another prove that every worker is up and has imported the workload);
+  for one another, through pipes, prove that every worker is up and has imported the
+  workload);
   W `manycore.create()` in a row, each making one call (what `bench cpu` does); and
   ProcessPoolExecutor(W) with the spawn context;
 - create + close of one interpreter: stdlib create + destroy against manycore
@@ -24,8 +25,10 @@ are informational, never the exit status.
 """
 
 import argparse
+import concurrent.futures
 import json
 import os
+import select
 import statistics
 import subprocess
 import sys
@@ -75,14 +78,32 @@ class ManycorePool:
 
     def setup(self, workers):
         self.executor = manycore.InterpreterPoolExecutor(workers)
-        arrivals, release = manycore.Queue(), manycore.Queue()
-        futures = [self.executor.submit(check_in, arrivals, release) for _ in range(workers)]
-        for _ in range(workers):
-            arrivals.get(timeout=60)  # W tasks running at once: W workers are up
-        for _ in range(workers):
-            release.put(None)
-        for future in futures:
-            future.result()
+        arrived_read, arrived_write = os.pipe()
+        release_read, release_write = os.pipe()
+        futures = []
+        try:
+            futures = [self.executor.submit(check_in, arrived_write, release_read) for _ in range(workers)]
+            arrived, deadline = 0, time.monotonic() + 60
+            while arrived < workers:  # W tasks running at once: W workers are up
+                for future in futures:
+                    if future.done():  # it failed: it did not wait for the others
+                        future.result()
+                        raise RuntimeError("a start-up barrier task ended before the others arrived")
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"only {arrived} of {workers} workers started within 60 s")
+                if select.select([arrived_read], [], [], 0.05)[0]:
+                    arrived += len(os.read(arrived_read, workers - arrived))
+            os.write(release_write, b"." * workers)
+            for future in futures:
+                future.result(timeout=60)
+        finally:
+            os.close(release_write)  # a task still waiting reads end-of-file and ends
+            # The other ends only once no task can use them: a closed descriptor's
+            # number may be reused by the next open.
+            if concurrent.futures.wait(futures, timeout=60).not_done:
+                return
+            for fd in (arrived_read, arrived_write, release_read):
+                os.close(fd)
 
     def close(self):
         if self.executor is not None:
