@@ -1,4 +1,4 @@
-# Makefile: the project's entry points. `make demo` builds and runs the CPU benchmark; `make test` runs every test.
+# Makefile: the project's entry points. `make demo` builds and runs the demo (manycore beside threads and processes); `make test` runs every test.
 #
 # Python: PYTHON=/path/to/python3.13 overrides the search (tools/find_python.sh looks
 # in PATH and in pyenv's versions folder for 3.13, then 3.12).
@@ -30,12 +30,13 @@ venv:
 	$(call make_venv,.venv,$(PY_DEMO),demo)
 
 demo: venv
-	.venv/bin/python -m manycore bench cpu
+	.venv/bin/python -m manycore demo
 
 bench: venv
 	.venv/bin/python -m manycore bench cpu
 	.venv/bin/python -m manycore bench queue
 	.venv/bin/python -m manycore bench pool
+	.venv/bin/python -m manycore bench startup
 
 test: cpp-test py-test
 

@@ -75,6 +75,10 @@ struct InterpreterConfig {
   std::vector<std::string> sys_path;
   // Module imported in the new interpreter right after sys.path is set ("" for none).
   std::string startup_module;
+  // Import startup_module right before the first job runs instead: an interpreter
+  // that runs nothing imports nothing, and create() returns sooner. A failed import
+  // then fails that job (the next job tries again) instead of create().
+  bool startup_module_on_first_job = false;
 };
 
 class Interpreter {
@@ -85,6 +89,12 @@ class Interpreter {
 
   // Starts the worker and waits until the interpreter exists (GIL released meanwhile).
   static Result<std::shared_ptr<Interpreter>> create(const InterpreterConfig& config = {});
+  // Starts `count` workers at once, then waits until every interpreter exists: on W
+  // free cores, W interpreters take about the time of one. All or nothing: if one
+  // fails (or a signal handler raises while waiting, kInterrupted with the error
+  // set), those created are closed and the first failure is returned.
+  static Result<std::vector<std::shared_ptr<Interpreter>>> create_many(const InterpreterConfig& config,
+                                                                       size_t count);
   // How many interpreters made here exist now (created and not yet ended), pool
   // workers included. Any thread; a snapshot (e.g. for refusing os.fork, which
   // crashes the child while subinterpreters exist: CPython gh-101437).
@@ -138,7 +148,20 @@ class Interpreter {
   void drop_pending_interrupt();
 
  private:
+  // A pool queues each worker's serving loop between launch and finish_launch, so the
+  // loop starts as soon as the interpreter exists, without a wake-up (pool.cc).
+  friend class WorkerPool;
+
   Interpreter() = default;
+  // Starts the worker thread, which creates the interpreter; finish_launch waits for it
+  // (keeping the first interrupt in `interrupt`) and registers it, or joins the thread.
+  // Jobs submitted in between run first thing once the interpreter exists; if it
+  // cannot be created they fail with its creation error. They run or are destroyed
+  // on the worker thread, so they must not own PyObjects.
+  static std::shared_ptr<Interpreter> launch(const InterpreterConfig& config);
+  static Status finish_launch(const std::shared_ptr<Interpreter>& interpreter, PyObject*& interrupt);
+  // On the worker thread when creation failed: no job will ever run.
+  void fail_queued_jobs(const Status& why);
   void run_worker(const InterpreterConfig& config, std::shared_ptr<Completion> started) noexcept;
   Status stop_and_join();
   void announce_worker_done();
@@ -147,6 +170,7 @@ class Interpreter {
   PyInterpreterState* state_ = nullptr;  // likewise
   unsigned long worker_ident_ = 0;       // likewise: the worker's PyThread ident
   std::thread thread_;
+  std::shared_ptr<Completion> started_;  // set by launch, taken by finish_launch (the creating thread)
 
   mutable std::mutex mutex_;
   std::condition_variable cv_;  // worker waits here for jobs or stop

@@ -9,22 +9,33 @@ if sys.version_info < (3, 12):
     )
 
 from . import _core
-from ._errors import ExecutionFailed, InterpreterError, InterpreterNotFoundError, NotShareableError
-from ._interpreters import (
-    CallHandle, Interpreter, create, get_current, get_main, is_shareable, list_all, will_pickle,
-    WHENCE_UNKNOWN, WHENCE_RUNTIME, WHENCE_LEGACY_CAPI, WHENCE_CAPI, WHENCE_XI, WHENCE_STDLIB,
-)
-from ._queues import (
-    Queue, QueueClosed, QueueEmpty, QueueError, QueueFull, QueueNotFoundError, create_queue, list_queues, select,
-)
-from ._channels import (
-    ChannelClosedError, ChannelEmptyError, ChannelError, RecvChannel, SendChannel, create_channel,
-)
-from ._shared import SharedBuffer, SharedDict
-from ._sync import AtomicInt, Barrier, BoundedSemaphore, Condition, Event, Lock, RLock, Semaphore
-from ._sharedctypes import Array, RawArray, RawValue, Value
 
 __version__ = "0.1.0"
+
+# Every public name loads on first use (PEP 562): each worker interpreter imports this
+# package (its start-up module is manycore._worker) and should start about as fast as
+# a bare stdlib interpreter, importing no module that one does not (docs/benchmarks.md,
+# bench startup). The executors would bring concurrent.futures (and logging), the
+# queue exceptions `queue` (threading, collections). A queue or channel end received
+# before its class was used still arrives as that class (src/module/hooks.cc).
+_LAZY = {}
+for _module_name, _names in {
+    "._errors": ("ExecutionFailed", "InterpreterError", "InterpreterNotFoundError", "NotShareableError",
+                 "QueueEmpty", "QueueFull", "QueueClosed", "BrokenInterpreterPool"),
+    "._interpreters": ("CallHandle", "Interpreter", "create", "get_current", "get_main", "is_shareable", "list_all",
+                       "will_pickle", "WHENCE_UNKNOWN", "WHENCE_RUNTIME", "WHENCE_LEGACY_CAPI", "WHENCE_CAPI",
+                       "WHENCE_XI", "WHENCE_STDLIB"),
+    "._queues": ("Queue", "QueueError", "QueueNotFoundError", "create_queue", "list_queues", "select"),
+    "._channels": ("ChannelClosedError", "ChannelEmptyError", "ChannelError", "RecvChannel", "SendChannel",
+                   "create_channel"),
+    "._shared": ("SharedBuffer", "SharedDict"),
+    "._sync": ("AtomicInt", "Barrier", "BoundedSemaphore", "Condition", "Event", "Lock", "RLock", "Semaphore"),
+    "._sharedctypes": ("Array", "RawArray", "RawValue", "Value"),
+    "._executor": ("InterpreterPoolExecutor",),
+    "._pool": ("Pool", "AsyncResult", "MapResult", "IMapIterator"),
+}.items():
+    _LAZY.update(dict.fromkeys(_names, _module_name))
+del _module_name, _names
 
 __all__ = [
     "CallHandle", "ExecutionFailed", "Interpreter", "InterpreterError", "InterpreterNotFoundError",
@@ -35,28 +46,16 @@ __all__ = [
     "RecvChannel", "SendChannel", "ChannelError", "ChannelClosedError", "ChannelEmptyError", "create_channel",
     "SharedBuffer", "SharedDict", "AtomicInt", "Lock", "RLock", "Condition", "Event", "Semaphore",
     "BoundedSemaphore", "Barrier", "Value", "Array", "RawValue", "RawArray",
+    "InterpreterPoolExecutor", "Pool", "BrokenInterpreterPool", "AsyncResult", "MapResult", "IMapIterator",
 ]
-
-# The executors load on first use (PEP 562): worker interpreters import manycore too,
-# and must not pay for concurrent.futures (and logging) just to start.
-_LAZY = {
-    "InterpreterPoolExecutor": "._executor",
-    "Pool": "._pool",
-    "BrokenInterpreterPool": "._errors",
-    "AsyncResult": "._pool",
-    "MapResult": "._pool",
-    "IMapIterator": "._pool",
-}
-__all__ += list(_LAZY)
 
 
 def __getattr__(name):
     module_name = _LAZY.get(name)
     if module_name is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    import importlib
-
-    value = getattr(importlib.import_module(module_name, __name__), name)
+    # __import__, not importlib: a worker has not imported the importlib package.
+    value = getattr(__import__(__name__ + module_name, fromlist=["_"]), name)
     globals()[name] = value
     return value
 

@@ -1,4 +1,4 @@
-"""python/manycore/__main__.py: the `python -m manycore` command line: `bench NAME` and `check MODULE...`.
+"""python/manycore/__main__.py: the `python -m manycore` command line: `demo`, `bench NAME` and `check MODULE...`.
 
 `bench` offers every benchmark module of manycore._bench (see its docstring: a new
 benchmark is one new file there); `check` is manycore._check.
@@ -7,7 +7,7 @@ benchmark is one new file there); `check` is manycore._check.
 import argparse
 import sys
 
-from . import _bench, _check
+from . import _bench, _check, _demo
 
 
 def _description(module):
@@ -34,6 +34,13 @@ def build_parser():
                                           formatter_class=argparse.RawDescriptionHelpFormatter)
         module.add_arguments(benchmark)
         benchmark.set_defaults(handler=module.run)
+
+    demo = commands.add_parser(
+        "demo", help=_demo.SUMMARY, description=_description(_demo),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _demo.add_arguments(demo)
+    demo.set_defaults(handler=_demo.run)
 
     check = commands.add_parser(
         "check", help="tell which modules import in an isolated interpreter (exit status 1 if any does not)",

@@ -1,6 +1,5 @@
 """python/manycore/_compat.py: work-arounds for CPython bugs that crash subinterpreters (DESIGN.md section 3, docs/compat.md)."""
 
-import importlib
 import sys
 
 from . import _core
@@ -46,6 +45,8 @@ def before_first_interpreter():
         return
     _done = True
     prefer_forkserver()
+    import importlib  # here: worker interpreters import this module and never get here
+
     if needs_preimport():
         # cloudpickle (by-value transport) creates its Pickler with keyword arguments:
         # made once here first, _pickle's keyword tuple belongs to the main

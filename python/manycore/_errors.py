@@ -1,8 +1,10 @@
 """python/manycore/_errors.py: manycore's exception hierarchy (raised by the C++ binding through one mapping)."""
 
 import os
-import queue
-import types
+import sys
+
+# types.SimpleNamespace without importing `types` in every worker (types.py defines it so).
+_SimpleNamespace = type(sys.implementation)
 
 
 class InterpreterError(Exception):
@@ -17,7 +19,7 @@ class NotShareableError(ValueError):
     """The object cannot be sent to another interpreter: neither the native codec nor pickle carries it."""
 
 
-class ExceptionInfo(types.SimpleNamespace):
+class ExceptionInfo(_SimpleNamespace):
     """What is known of an exception raised in another interpreter: type, msg, formatted (traceback)."""
 
     def __str__(self):
@@ -37,7 +39,7 @@ class ExecutionFailed(InterpreterError):
     @classmethod
     def _from_remote(cls, type_module, type_qualname, message, formatted):
         formatted = _without_internal_entries(formatted)
-        remote_type = types.SimpleNamespace(
+        remote_type = _SimpleNamespace(
             __module__=type_module, __qualname__=type_qualname, __name__=type_qualname.rpartition(".")[2]
         )
         return cls(ExceptionInfo(type=remote_type, msg=message, formatted=formatted, errdisplay=formatted))
@@ -80,20 +82,43 @@ class QueueNotFoundError(QueueError):
     """No queue has that id (any more): ``Queue(id)`` of a queue that was never created or is gone."""
 
 
-class QueueEmpty(QueueError, queue.Empty):
-    """get_nowait() found the queue empty, or get(timeout=...) waited in vain."""
+# QueueEmpty, QueueFull and QueueClosed derive from queue.Empty, queue.Full and
+# queue.ShutDown, so that code written for queue.Queue catches them. They are made on
+# first use (PEP 562, see __getattr__ below): `queue` imports threading and
+# collections, ~10 ms in a new interpreter, which a worker must not pay to start.
+# The binding, too, looks them up only when it raises one.
+
+def _make_queue_empty():
+    import queue
+
+    class QueueEmpty(QueueError, queue.Empty):
+        """get_nowait() found the queue empty, or get(timeout=...) waited in vain."""
+
+    QueueEmpty.__module__ = "manycore"
+    return QueueEmpty
 
 
-class QueueFull(QueueError, queue.Full):
-    """put_nowait() found the queue full, or put(timeout=...) waited in vain."""
+def _make_queue_full():
+    import queue
+
+    class QueueFull(QueueError, queue.Full):
+        """put_nowait() found the queue full, or put(timeout=...) waited in vain."""
+
+    QueueFull.__module__ = "manycore"
+    return QueueFull
 
 
-# queue.ShutDown (3.13+) has the same meaning for queue.Queue: catching it catches both.
-_SHUTDOWN_BASES = (queue.ShutDown,) if hasattr(queue, "ShutDown") else ()
+def _make_queue_closed():
+    import queue
 
+    # queue.ShutDown (3.13+) has the same meaning for queue.Queue: catching it catches both.
+    shutdown_bases = (queue.ShutDown,) if hasattr(queue, "ShutDown") else ()
 
-class QueueClosed(QueueError, *_SHUTDOWN_BASES):
-    """The queue was closed: no more put(); get() raises this once the queue is drained."""
+    class QueueClosed(QueueError, *shutdown_bases):
+        """The queue was closed: no more put(); get() raises this once the queue is drained."""
+
+    QueueClosed.__module__ = "manycore"
+    return QueueClosed
 
 
 class ChannelError(RuntimeError):
@@ -125,16 +150,26 @@ def _make_broken_interpreter_pool():
     return BrokenInterpreterPool
 
 
-# Shown (and pickled by reference) as manycore.X, the names users import.
+# Shown (and pickled by reference) as manycore.X, the names users import; the lazy
+# classes set it when they are made.
 for _public in (InterpreterError, InterpreterNotFoundError, NotShareableError, ExecutionFailed, QueueError,
-                QueueNotFoundError, QueueEmpty, QueueFull, QueueClosed, ChannelError, ChannelClosedError,
-                ChannelEmptyError):
+                QueueNotFoundError, ChannelError, ChannelClosedError, ChannelEmptyError):
     _public.__module__ = "manycore"
 del _public
 
+_LAZY_CLASSES = {
+    "QueueEmpty": _make_queue_empty,
+    "QueueFull": _make_queue_full,
+    "QueueClosed": _make_queue_closed,
+    "BrokenInterpreterPool": _make_broken_interpreter_pool,
+}
+
 
 def __getattr__(name):
-    if name == "BrokenInterpreterPool":
-        cls = globals()["BrokenInterpreterPool"] = _make_broken_interpreter_pool()
-        return cls
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    make = _LAZY_CLASSES.get(name)
+    if make is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    cls = make()
+    cls.__qualname__ = name  # pickled by reference as manycore.<name>
+    globals()[name] = cls
+    return cls

@@ -2,7 +2,6 @@
 
 import marshal
 import sys
-import types
 import weakref
 
 from . import _compat, _core, _worker
@@ -121,6 +120,8 @@ def will_pickle(obj):
 def _exec_payload(code):
     if isinstance(code, str):
         return ("source", code)
+    import types  # here: worker interpreters import this module, and a bare one has no `types`
+
     if isinstance(code, types.CodeType):
         return ("code", marshal.dumps(code))
     if isinstance(code, types.FunctionType):

@@ -6,8 +6,8 @@ asyncio methods. Received queues arrive as this class in every interpreter that
 imports manycore (``_core.use_wrapper_class``).
 """
 
-from . import _core
-from ._errors import QueueClosed, QueueEmpty, QueueError, QueueFull, QueueNotFoundError
+from . import _core, _errors
+from ._errors import QueueError, QueueNotFoundError
 
 __all__ = [
     "Queue", "create_queue", "list_queues", "select",
@@ -44,7 +44,7 @@ class Queue(_core.Queue):
         while True:
             try:
                 return self.get_nowait()
-            except QueueEmpty:
+            except _errors.QueueEmpty:
                 pass
             await _wait_for(self, "get", lambda: self.qsize() > 0 or self.closed)
 
@@ -56,7 +56,7 @@ class Queue(_core.Queue):
         while True:
             try:
                 return self.put_nowait(obj)
-            except QueueFull:
+            except _errors.QueueFull:
                 pass
             await _wait_for(self, "put", lambda: not self.full() or self.closed)
 
@@ -110,3 +110,10 @@ def select(queues, timeout=None):
 
 
 _core.use_wrapper_class("Queue", Queue)
+
+
+def __getattr__(name):
+    # The exceptions derived from the queue module's are made on first use (see _errors).
+    if name in ("QueueEmpty", "QueueFull", "QueueClosed"):
+        return getattr(_errors, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

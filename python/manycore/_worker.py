@@ -1,10 +1,16 @@
 """python/manycore/_worker.py: what every manycore interpreter runs: start-up, exec and prepare_main helpers.
 
-Imported first thing in each new interpreter (InterpreterConfig.startup_module).
-Keep it light: its import time is part of every interpreter's creation time.
+Imported in each new interpreter right before its first job
+(InterpreterConfig.startup_module, startup_module_on_first_job): an interpreter that
+never runs anything never imports it. Keep it light: its import time is part of every
+worker's start-up (a pool's workers import it as they start). It, and
+what `import manycore` loads in a worker, import no module that a bare stdlib
+interpreter does not load at start (docs/benchmarks.md, bench startup; tested).
 """
 
-import importlib.machinery
+# importlib.machinery.ExtensionFileLoader is this module's class; the frozen module
+# is loaded in every interpreter, while the `importlib` package is not.
+import _frozen_importlib_external
 import marshal
 import sys
 
@@ -68,7 +74,7 @@ class _IsolationHintFinder:
                 continue
             spec = find_spec(name, path, target)
             if spec is not None:
-                if isinstance(spec.loader, importlib.machinery.ExtensionFileLoader):
+                if isinstance(spec.loader, _frozen_importlib_external.ExtensionFileLoader):
                     spec.loader = _HintingLoader(spec.loader)
                 return spec
         return None
@@ -141,7 +147,7 @@ def loaded_extensions():
 def try_import(name):
     """(True, '') if `name` imports here, else (False, reason)."""
     try:
-        importlib.import_module(name)
+        __import__(name)
     except BaseException as error:  # noqa: BLE001 - the reason is the answer
         return False, f"{type(error).__name__}: {error}"
     return True, ""

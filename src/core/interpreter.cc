@@ -61,14 +61,19 @@ std::atomic<size_t> live_interpreters{0};
 
 size_t Interpreter::live_count() { return live_interpreters.load(std::memory_order_acquire); }
 
-Result<std::shared_ptr<Interpreter>> Interpreter::create(const InterpreterConfig& config) {
+std::shared_ptr<Interpreter> Interpreter::launch(const InterpreterConfig& config) {
   std::shared_ptr<Interpreter> interpreter(new Interpreter());
-  auto started = std::make_shared<Completion>();
-  interpreter->thread_ = std::thread([raw = interpreter.get(), config, started] { raw->run_worker(config, started); });
+  interpreter->started_ = std::make_shared<Completion>();
+  interpreter->thread_ = std::thread(
+      [raw = interpreter.get(), config, started = interpreter->started_] { raw->run_worker(config, started); });
+  return interpreter;
+}
+
+Status Interpreter::finish_launch(const std::shared_ptr<Interpreter>& interpreter, PyObject*& interrupt) {
+  std::shared_ptr<Completion> started = std::move(interpreter->started_);
   // The caller's GIL is released while waiting: on 3.13 creating an interpreter
   // imports _imp under the main GIL, so holding it here deadlocks (DESIGN.md 1).
   // Creation cannot be abandoned half-way: an interrupt is kept until it is done.
-  PyObject* interrupt = nullptr;
   while (!started->done()) {
     if (started->wait().code() == StatusCode::kInterrupted) {
       if (interrupt == nullptr) {
@@ -78,17 +83,6 @@ Result<std::shared_ptr<Interpreter>> Interpreter::create(const InterpreterConfig
       }
     }
   }
-  if (interrupt != nullptr) {
-    if (started->take().ok()) {
-      runtime::register_interpreter(interpreter);
-      (void)interpreter->close(/*even_if_running=*/true);
-    } else {
-      internal::GilRelease released;
-      interpreter->thread_.join();
-    }
-    PyErr_SetRaisedException(interrupt);
-    return Status(StatusCode::kInterrupted, "interrupted");
-  }
   Result<Value> outcome = started->take();
   if (!outcome.ok()) {
     internal::GilRelease released;
@@ -97,7 +91,42 @@ Result<std::shared_ptr<Interpreter>> Interpreter::create(const InterpreterConfig
     return outcome.take_status();
   }
   runtime::register_interpreter(interpreter);
-  return interpreter;
+  return Status::Ok();
+}
+
+Result<std::shared_ptr<Interpreter>> Interpreter::create(const InterpreterConfig& config) {
+  Result<std::vector<std::shared_ptr<Interpreter>>> created = create_many(config, 1);
+  if (!created.ok()) return created.take_status();
+  return std::move(created.value().front());
+}
+
+Result<std::vector<std::shared_ptr<Interpreter>>> Interpreter::create_many(const InterpreterConfig& config,
+                                                                           size_t count) {
+  // All worker threads start before any is waited for: creating an interpreter is
+  // mostly its own thread's work (own GIL), so W creations on W cores take about
+  // the time of one (docs/benchmarks.md, bench startup).
+  std::vector<std::shared_ptr<Interpreter>> launched;
+  launched.reserve(count);
+  for (size_t i = 0; i < count; ++i) launched.push_back(launch(config));
+  PyObject* interrupt = nullptr;
+  Status first_failure;
+  std::vector<std::shared_ptr<Interpreter>> created;
+  created.reserve(count);
+  for (const auto& interpreter : launched) {
+    Status started = finish_launch(interpreter, interrupt);
+    if (started.ok()) {
+      created.push_back(interpreter);
+    } else if (first_failure.ok()) {
+      first_failure = std::move(started);
+    }
+  }
+  if (interrupt == nullptr && first_failure.ok()) return created;
+  for (const auto& interpreter : created) (void)interpreter->close(/*even_if_running=*/true);
+  if (interrupt != nullptr) {
+    PyErr_SetRaisedException(interrupt);
+    return Status(StatusCode::kInterrupted, "interrupted");
+  }
+  return first_failure;
 }
 
 Interpreter::~Interpreter() {
@@ -227,6 +256,11 @@ Status set_sys_path(const std::vector<std::string>& entries) {
   return Status::Ok();
 }
 
+Status import_startup_module(const InterpreterConfig& config) {
+  PyRef module = PyRef::steal(PyImport_ImportModule(config.startup_module.c_str()));
+  return module ? Status::Ok() : capture_python_error();
+}
+
 }  // namespace
 
 void Interpreter::run_worker(const InterpreterConfig& config, std::shared_ptr<Completion> started) noexcept {
@@ -245,6 +279,7 @@ void Interpreter::run_worker(const InterpreterConfig& config, std::shared_ptr<Co
   PyStatus created = Py_NewInterpreterFromConfig(&tstate, &interpreter_config);
   if (PyStatus_Exception(created)) {
     std::string why = created.err_msg != nullptr ? created.err_msg : "Py_NewInterpreterFromConfig failed";
+    fail_queued_jobs(Status(StatusCode::kCreateFailed, why));
     announce_worker_done();
     started->set(Status(StatusCode::kCreateFailed, why));
     return;
@@ -255,13 +290,13 @@ void Interpreter::run_worker(const InterpreterConfig& config, std::shared_ptr<Co
   worker_ident_ = PyThread_get_thread_ident();
 
   Status ready = config.sys_path.empty() ? Status::Ok() : set_sys_path(config.sys_path);
-  if (ready.ok() && !config.startup_module.empty()) {
-    PyRef module = PyRef::steal(PyImport_ImportModule(config.startup_module.c_str()));
-    if (!module) ready = capture_python_error();
-  }
+  // Imported before the first job instead, when the config says so (below).
+  bool startup_pending = !config.startup_module.empty() && config.startup_module_on_first_job;
+  if (ready.ok() && !config.startup_module.empty() && !startup_pending) ready = import_startup_module(config);
   if (!ready.ok()) {
     Py_EndInterpreter(tstate);
     live_interpreters.fetch_sub(1, std::memory_order_acq_rel);
+    fail_queued_jobs(ready);
     announce_worker_done();
     started->set(std::move(ready));
     return;
@@ -289,7 +324,14 @@ void Interpreter::run_worker(const InterpreterConfig& config, std::shared_ptr<Co
       running_job_ = true;
     }
     PyEval_RestoreThread(saved);
-    Result<Value> result = job();
+    Result<Value> result = Value::None();
+    if (startup_pending) {
+      // A failure (an interrupt, say) fails this job; the next one tries again.
+      Status imported = import_startup_module(config);
+      startup_pending = !imported.ok();
+      if (!imported.ok()) result = std::move(imported);
+    }
+    if (!startup_pending) result = job();
     if (PyErr_Occurred()) {
       // A job must report through its Result; a stray error is a bug in the job,
       // reported rather than left to poison the next one.
@@ -315,6 +357,17 @@ void Interpreter::run_worker(const InterpreterConfig& config, std::shared_ptr<Co
   Py_EndInterpreter(tstate);
   live_interpreters.fetch_sub(1, std::memory_order_acq_rel);
   announce_worker_done();
+}
+
+void Interpreter::fail_queued_jobs(const Status& why) {
+  std::deque<std::pair<Job, std::shared_ptr<Completion>>> dropped;
+  {
+    std::lock_guard lock(mutex_);
+    stopping_ = true;  // later submits fail at once
+    dropped.swap(jobs_);
+    queued_.store(0, std::memory_order_release);
+  }
+  for (auto& [job, completion] : dropped) completion->set(why);
 }
 
 void Interpreter::announce_worker_done() {

@@ -376,20 +376,40 @@ Result<std::shared_ptr<WorkerPool>> WorkerPool::create(PoolOptions options) {
   std::shared_ptr<WorkerPool> pool(new WorkerPool());
   pool->options_ = std::move(options);
   pool->slots_ = std::make_unique<WorkerSlot[]>(pool->options_.workers);
+  // A serving loop is each worker's first job, so deferring the start-up module to it
+  // would save nothing, and a failed import would leave a worker that never serves:
+  // import it at start, where a failure fails create().
+  pool->options_.interpreter.startup_module_on_first_job = false;
+  // The workers start at once, so W of them take about the time of one (as
+  // Interpreter::create_many). Each serving loop is queued before its interpreter
+  // exists: it starts as soon as the interpreter does, with no wake-up in between.
   for (size_t i = 0; i < pool->options_.workers; ++i) {
-    Result<std::shared_ptr<Interpreter>> created = Interpreter::create(pool->options_.interpreter);
-    if (!created.ok()) {
-      pool->stop(/*cancel_queued=*/true);
-      pool->join_to_the_end();
-      return created.take_status();
-    }
-    std::shared_ptr<Interpreter> interpreter = created.take_value();
-    // The pool owns its workers: close_all() must not end them under a running loop.
-    runtime::unregister_interpreter(interpreter->id());
+    std::shared_ptr<Interpreter> interpreter = Interpreter::launch(pool->options_.interpreter);
     pool->interpreters_.push_back(interpreter);
     // The loop runs until join(); the pool outlives it (join runs before destruction).
     pool->loops_.push_back(interpreter->submit(
         [raw = pool.get(), i, worker = interpreter.get()] { return raw->serve(raw->slots_[i], *worker); }));
+  }
+  PyObject* interrupt = nullptr;
+  Status first_failure;
+  for (const auto& interpreter : pool->interpreters_) {
+    Status started = Interpreter::finish_launch(interpreter, interrupt);
+    if (started.ok()) {
+      // The pool owns its workers: close_all() must not end them under a running loop.
+      runtime::unregister_interpreter(interpreter->id());
+    } else if (first_failure.ok()) {
+      first_failure = std::move(started);
+    }
+  }
+  if (interrupt != nullptr || !first_failure.ok()) {
+    // The loops that run end once the pool stops; those of failed workers failed.
+    pool->stop(/*cancel_queued=*/true);
+    pool->join_to_the_end();
+    if (interrupt != nullptr) {
+      PyErr_SetRaisedException(interrupt);
+      return Status(StatusCode::kInterrupted, "interrupted");
+    }
+    return first_failure;
   }
   {
     PoolRegistry& registry = pool_registry();

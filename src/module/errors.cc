@@ -28,6 +28,18 @@ PyObject* rebuild_original(const RemoteError& remote, PyObject* cause) {
   return original.release();
 }
 
+// `slot` (an exception class of manycore._errors that is made on first use, so that
+// importing manycore does not import `queue`), loaded into module state when first
+// needed; borrowed, or nullptr with an error set.
+PyObject* lazy_error_type(PyObject*& slot, const char* name) {
+  if (slot != nullptr) return slot;
+  PyRef errors = internal::import_module("manycore._errors");
+  if (!errors) return nullptr;
+  slot = PyObject_GetAttrString(errors.get(), name);
+  return slot;
+}
+
+// Borrowed, or nullptr with an error set.
 PyObject* type_for(ModuleState* state, StatusCode code, ErrorDomain domain) {
   switch (code) {
     case StatusCode::kInvalidArgument: return PyExc_ValueError;
@@ -40,11 +52,13 @@ PyObject* type_for(ModuleState* state, StatusCode code, ErrorDomain domain) {
     case StatusCode::kCreateFailed: return state->InterpreterError;
     case StatusCode::kTimeout: return PyExc_TimeoutError;
     case StatusCode::kClosed:
-      if (domain == ErrorDomain::kQueue) return state->QueueClosed;
+      if (domain == ErrorDomain::kQueue) return lazy_error_type(state->QueueClosed, "QueueClosed");
       if (domain == ErrorDomain::kChannel) return state->ChannelClosedError;
       return state->InterpreterError;
-    case StatusCode::kEmpty: return domain == ErrorDomain::kChannel ? state->ChannelEmptyError : state->QueueEmpty;
-    case StatusCode::kFull: return state->QueueFull;
+    case StatusCode::kEmpty:
+      if (domain == ErrorDomain::kChannel) return state->ChannelEmptyError;
+      return lazy_error_type(state->QueueEmpty, "QueueEmpty");
+    case StatusCode::kFull: return lazy_error_type(state->QueueFull, "QueueFull");
     case StatusCode::kNotOwner: return PyExc_RuntimeError;
     case StatusCode::kBusy: return PyExc_BufferError;
     default: return PyExc_SystemError;
@@ -86,7 +100,9 @@ PyObject* exception_for(ModuleState* state, const Status& status, RemoteRaise re
   }
   if (status.code() == StatusCode::kBroken || status.code() == StatusCode::kCancelled) return pool_exception(status);
   if (status.code() == StatusCode::kBrokenBarrier) return broken_barrier_exception(status);
-  return PyObject_CallFunction(type_for(state, status.code(), domain), "s", status.message().c_str());
+  PyObject* type = type_for(state, status.code(), domain);
+  if (type == nullptr) return nullptr;
+  return PyObject_CallFunction(type, "s", status.message().c_str());
 }
 
 PyObject* raise_status(ModuleState* state, const Status& status, RemoteRaise remote, ErrorDomain domain) {

@@ -1,5 +1,6 @@
 // src/module/hooks.cc: the codec hooks of interpreters that import manycore: pickle via manycore._transport, shared wrappers.
 #include <new>
+#include <string_view>
 
 #include "pyref.h"
 #include "state.h"
@@ -31,6 +32,28 @@ PyRef transport_function(const char* name) {
   PyRef module = internal::import_module("manycore._transport");
   if (!module) return PyRef();
   return PyRef::steal(PyObject_GetAttrString(module.get(), name));
+}
+
+// True for a wrapper type defined here (manycore._core.Queue, ...) rather than its
+// public Python subclass (manycore.Queue, ...).
+bool is_core_base_type(PyObject* type) {
+  return std::string_view(reinterpret_cast<PyTypeObject*>(type)->tp_name).starts_with("manycore._core.");
+}
+
+// The public classes load on first use (manycore/__init__.py), and loading one
+// registers it as the wrapper (use_wrapper_class): a queue received before
+// manycore.Queue was ever touched in this interpreter still arrives as a
+// manycore.Queue. Returns the registered type (borrowed); `base` if there is no
+// public class of that name.
+PyObject* load_public_class(ModuleState* state, const char* type_name, PyObject* base) {
+  PyRef package = internal::import_module("manycore");
+  PyRef loaded = package ? PyRef::steal(PyObject_GetAttrString(package.get(), type_name)) : PyRef();
+  if (!loaded) {
+    PyErr_Clear();
+    return base;
+  }
+  PyObject* type = PyDict_GetItemString(state->shareable_types, type_name);  // borrowed
+  return type != nullptr ? type : base;
 }
 
 // Stateless: everything per interpreter is looked up through the current
@@ -72,6 +95,7 @@ class BindingHooks final : public CodecHooks {
     ModuleState* state = current_state();
     if (state == nullptr) return nullptr;
     PyObject* type = PyDict_GetItemString(state->shareable_types, object->type_name());  // borrowed
+    if (type != nullptr && is_core_base_type(type)) type = load_public_class(state, object->type_name(), type);
     if (type == nullptr) {
       PyErr_Format(PyExc_TypeError, "manycore: no wrapper type for %s", object->type_name());
       return nullptr;

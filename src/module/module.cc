@@ -21,9 +21,7 @@ int load_exceptions(ModuleState* state) {
       {"NotShareableError", &state->NotShareableError},
       {"QueueError", &state->QueueError},
       {"QueueNotFoundError", &state->QueueNotFoundError},
-      {"QueueEmpty", &state->QueueEmpty},
-      {"QueueFull", &state->QueueFull},
-      {"QueueClosed", &state->QueueClosed},
+      // QueueEmpty, QueueFull and QueueClosed are loaded when first raised (errors.cc).
       {"ChannelError", &state->ChannelError},
       {"ChannelClosedError", &state->ChannelClosedError},
       {"ChannelEmptyError", &state->ChannelEmptyError},
@@ -135,16 +133,14 @@ ModuleState* state_of_type(PyTypeObject* type) {
 }
 
 ModuleState* current_state() {
-  // Callers may come here with an error already set (raising a kInterrupted status whose
-  // KeyboardInterrupt is pending): the import must neither see nor lose it. Seen on
-  // 3.12: the pending KeyboardInterrupt of an interrupted channel recv vanished in the
-  // import and SystemError('interrupted') was raised instead.
+  // A caller may come with an exception pending (an interrupted wait's
+  // KeyboardInterrupt, which raise_status passes on): the lookup must not lose it, and
+  // 3.12's _PyType_Lookup clears a pending error on a type-cache miss.
   PyObject* pending = PyErr_GetRaisedException();
   PyRef module = internal::import_module("manycore._core");
   if (pending != nullptr) {
-    if (!module) PyErr_Clear();
+    if (!module) PyErr_Clear();  // the pending exception is the one to report
     PyErr_SetRaisedException(pending);
-    if (!module) return nullptr;
   }
   if (!module) return nullptr;
   if (PyModule_GetDef(module.get()) != &module_def) {

@@ -356,6 +356,9 @@ Result<InterpreterConfig> worker_interpreter_config() {
   InterpreterConfig config;
   config.sys_path = path.take_value();
   config.startup_module = "manycore._worker";
+  // What a worker needs (the codec hooks, the import hint) matters only once it runs
+  // something: create() and close() of an idle one cost what the stdlib's do.
+  config.startup_module_on_first_job = true;
   return config;
 }
 

@@ -43,6 +43,8 @@ struct ModuleState {
   PyObject* NotShareableError = nullptr;
   PyObject* QueueError = nullptr;
   PyObject* QueueNotFoundError = nullptr;
+  // Loaded when first raised (errors.cc): they derive from classes of the `queue`
+  // module, which a worker interpreter does not import to start.
   PyObject* QueueEmpty = nullptr;
   PyObject* QueueFull = nullptr;
   PyObject* QueueClosed = nullptr;

@@ -434,6 +434,69 @@ TEST(InterpreterTest, MissingStartupModuleFailsCreate) {
   EXPECT_EQ(runtime::list_ids(), before);
 }
 
+TEST(InterpreterTest, StartupModuleOnFirstJobIsImportedBeforeTheFirstJobRuns) {
+  InterpreterConfig config;
+  config.startup_module = "json";  // not loaded by a bare interpreter
+  config.startup_module_on_first_job = true;
+  auto worker = test::create_or_fail(config);
+  ASSERT_TRUE(worker);
+  Result<Value> loaded = wait_and_take(worker->submit([]() -> Result<Value> {
+    PyRef json = test::eval("'json' in sys.modules", "import sys");
+    if (!json) return Status(StatusCode::kInternal, "eval failed");
+    return encode(json.get());
+  }));
+  ASSERT_TRUE(loaded.ok()) << loaded.status().message();
+  EXPECT_EQ(loaded.value(), Value::Bool(true));
+  EXPECT_TRUE(worker->close().ok());
+}
+
+TEST(InterpreterTest, StartupModuleOnFirstJobFailsJobsNotCreate) {
+  InterpreterConfig config;
+  config.startup_module = "no_such_startup_module_xyz";
+  config.startup_module_on_first_job = true;
+  auto worker = test::create_or_fail(config);
+  ASSERT_TRUE(worker);
+  for (int attempt = 0; attempt < 2; ++attempt) {  // each job tries again
+    Result<Value> ran = wait_and_take(worker->submit([]() -> Result<Value> { return Value::Int(1); }));
+    ASSERT_FALSE(ran.ok());
+    ASSERT_TRUE(ran.status().remote().has_value());
+    EXPECT_EQ(ran.status().remote()->type_qualname, "ModuleNotFoundError");
+  }
+  EXPECT_TRUE(worker->close().ok());
+}
+
+TEST(InterpreterTest, CreateManyStartsDistinctLiveInterpreters) {
+  size_t live_before = Interpreter::live_count();
+  Result<std::vector<std::shared_ptr<Interpreter>>> created = Interpreter::create_many({}, 3);
+  ASSERT_TRUE(created.ok()) << created.status().message();
+  ASSERT_EQ(created.value().size(), 3u);
+  EXPECT_EQ(Interpreter::live_count(), live_before + 3);
+  std::vector<int64_t> ids;
+  for (const auto& worker : created.value()) {
+    for (int64_t other : ids) EXPECT_NE(worker->id(), other);
+    ids.push_back(worker->id());
+    EXPECT_TRUE(runtime::find(worker->id()) != nullptr);  // registered like create()'s
+    Result<Value> squared = worker->call(Value::Reference("builtins", "pow"), Value::Tuple({Value::Int(3), Value::Int(2)}));
+    ASSERT_TRUE(squared.ok()) << squared.status().message();
+    EXPECT_EQ(squared.value(), Value::Int(9));
+  }
+  for (const auto& worker : created.value()) EXPECT_TRUE(worker->close().ok());
+  EXPECT_EQ(Interpreter::live_count(), live_before);
+}
+
+TEST(InterpreterTest, CreateManyIsAllOrNothing) {
+  std::vector<int64_t> before = runtime::list_ids();
+  size_t live_before = Interpreter::live_count();
+  InterpreterConfig config;
+  config.startup_module = "no_such_startup_module_xyz";
+  Result<std::vector<std::shared_ptr<Interpreter>>> created = Interpreter::create_many(config, 2);
+  ASSERT_FALSE(created.ok());
+  ASSERT_TRUE(created.status().remote().has_value());
+  EXPECT_EQ(created.status().remote()->type_qualname, "ModuleNotFoundError");
+  EXPECT_EQ(runtime::list_ids(), before);
+  EXPECT_EQ(Interpreter::live_count(), live_before);
+}
+
 TEST(InterpreterTest, CreateFromSeveralThreadsAtOnce) {
   constexpr int kThreads = 3;
   std::vector<Result<Value>> results(kThreads, Result<Value>(StatusCode::kInternal, "not run"));

@@ -522,5 +522,33 @@ TEST(WorkerPoolTest, StopCancellingThenInterruptEndsThePoolAtOnce) {
   for (const auto& result : all) EXPECT_EQ(result.status().code(), StatusCode::kCancelled);
 }
 
+TEST(WorkerPoolTest, AWorkerThatCannotStartFailsCreateAndLeavesNothing) {
+  size_t live_before = Interpreter::live_count();
+  PoolOptions options;
+  options.workers = 2;
+  options.interpreter.startup_module = "no_such_startup_module_xyz";
+  options.interpreter.startup_module_on_first_job = true;  // a pool imports at start all the same
+  Result<std::shared_ptr<WorkerPool>> created = WorkerPool::create(std::move(options));
+  ASSERT_FALSE(created.ok());
+  ASSERT_TRUE(created.status().remote().has_value());
+  EXPECT_EQ(created.status().remote()->type_qualname, "ModuleNotFoundError");
+  EXPECT_EQ(Interpreter::live_count(), live_before);
+}
+
+TEST(WorkerPoolTest, WorkersStartTogetherAndServeAtOnce) {
+  auto pool = make_pool(3);
+  ASSERT_TRUE(pool);
+  std::vector<int64_t> ids = pool->interpreter_ids();
+  EXPECT_EQ(std::set<int64_t>(ids.begin(), ids.end()).size(), 3u);
+  auto results = std::make_shared<TaskResults>(TaskResults::Order::kByTicket);
+  ASSERT_TRUE(pool->submit(tasks_for(results, reference("builtins", "abs"), {args({Value::Int(-4)})})).ok());
+  Result<std::vector<Result<Value>>> taken = results->take_in_order(30.0, 1);
+  ASSERT_TRUE(taken.ok()) << taken.status().message();
+  ASSERT_EQ(taken.value().size(), 1u);
+  ASSERT_TRUE(taken.value()[0].ok());
+  EXPECT_EQ(taken.value()[0].value(), Value::Int(4));
+  EXPECT_TRUE(pool->join().ok());
+}
+
 }  // namespace
 }  // namespace manycore

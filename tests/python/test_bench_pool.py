@@ -58,5 +58,5 @@ def test_text_report_names_the_workloads(tmp_path):
         capture_output=True, text=True, cwd=tmp_path, timeout=180,
     )
     assert completed.returncode == 0, completed.stderr
-    for heading in ("(a) cpu", "(b) tiny tasks", "(c) 1 MiB", "targets (issue 4"):
+    for heading in ("(a) cpu", "(b) tiny tasks", "(c) 1 MiB", "targets (ratios"):
         assert heading in completed.stdout

@@ -10,12 +10,15 @@ could not run at all. Speed targets are printed as PASS/FAIL, never turned into 
 failing exit status (shared machines are noisy).
 """
 
-import importlib
-import pkgutil
 
 
 def discover():
     """{name: module} of every benchmark in this package, sorted by name."""
+    # Imported here: worker interpreters import this package for _workloads, and
+    # pkgutil (which imports typing) would count as their start-up.
+    import importlib
+    import pkgutil
+
     benchmarks = {}
     for info in sorted(pkgutil.iter_modules(__path__), key=lambda info: info.name):
         if info.name.startswith("_"):

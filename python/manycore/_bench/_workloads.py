@@ -37,3 +37,34 @@ def plus_one(x):
 def echo(data):
     """Returns its argument: `bench pool` sends 1 MiB bytes each way through it."""
     return data
+
+
+def check_in(arrived_fd, release_fd):
+    """A pool's start-up barrier: tell the caller this worker runs, then wait for its go.
+
+    A worker blocked here takes no other task, so W of these running at once prove that
+    W workers are up and have imported this module. Pipes (file descriptors are ints)
+    rather than queues: the barrier imports nothing a task would not.
+    """
+    os.write(arrived_fd, b".")
+    if os.read(release_fd, 1) != b".":
+        raise RuntimeError("the start-up barrier's pipe was closed")
+
+
+def crc32_of_buffer(buffer, start, stop):
+    """zlib.crc32 of buffer[start:stop], read in place through a memoryview (the demo's shared-memory task)."""
+    import zlib
+
+    with memoryview(buffer) as view, view[start:stop] as part:
+        return zlib.crc32(part)
+
+
+def crc32_of_shared_memory(name, start, stop):
+    """crc32_of_buffer over a multiprocessing.shared_memory block, attached by name (in a worker process)."""
+    from multiprocessing import shared_memory
+
+    block = shared_memory.SharedMemory(name=name)
+    try:
+        return crc32_of_buffer(block.buf, start, stop)
+    finally:
+        block.close()

@@ -135,9 +135,10 @@ def format_verdict(target):
     """
     ratio, threshold = target["ratio"], target["threshold"]
     digits = 3 if round(ratio, 2) == round(threshold, 2) else 2
-    text = f"{ratio:.{digits}f}x (target >= {threshold:.2f}x)  " + ("PASS" if target["passed"] else "FAIL")
+    relation = "<=" if target.get("at_most") else ">="  # at_most: a cost ratio, lower is better
+    text = f"{ratio:.{digits}f}x (target {relation} {threshold:.2f}x)  " + ("PASS" if target["passed"] else "FAIL")
     spread = target.get("spread")
-    gap = 1 - ratio / threshold
+    gap = ratio / threshold - 1 if target.get("at_most") else 1 - ratio / threshold
     if not target["passed"] and spread is not None and gap < spread:
         text += f" by {100 * gap:.2f}%, within this run's run-to-run spread ({100 * spread:.1f}%)"
     return text

@@ -315,7 +315,7 @@ def print_report(report):
         bits = report["fingerprint"]["bit_length"]
         print(f"\nevery model computed the same {report['n']:,}! ({bits:,} bits) in every run")
 
-    print(f"\ntargets (issue 2, W={TARGET_WORKERS}, ratios from this run; informational, not the exit status):")
+    print(f"\ntargets (W={TARGET_WORKERS}, ratios from this run; informational, not the exit status):")
     for target in report["targets"]:
         if target["ratio"] is None:
             verdict = f"not measured (needs W={TARGET_WORKERS} in --workers and both models)"

@@ -441,7 +441,7 @@ def print_report(report):
     for error in report["errors"]:
         kind = "not measured (informational model)" if error["informational"] else "ERROR"
         print(f"\n{kind}: {error['workload']}: {error['model']} at W={error['workers']}: {error['error']}")
-    print("\ntargets (issue 4, ratios from this run; informational, not the exit status):")
+    print("\ntargets (ratios from this run; informational, not the exit status):")
     for target in report["targets"]:
         if target["ratio"] is None:
             verdict = "not measured"

@@ -17,7 +17,7 @@ interpreter queues where they import: ``test.support.interpreters.queues`` on 3.
 the 3.12 ``test.support.interpreters`` channels (``send`` sleeps 2 s there, so the
 peer uses ``send_nowait``). Both stdlib versions wait by polling every 10 ms.
 
-Each figure is the best of --repeat runs. The issue's targets (manycore round trip
+Each figure is the best of --repeat runs. The targets (manycore round trip
 at least 3x faster than multiprocessing.Queue and 50x faster than the stdlib's
 polling queues) are printed as PASS/FAIL, computed from this run's numbers.
 """
