@@ -1,6 +1,9 @@
 // src/core/interpreter.cc: the worker thread that creates, serves and ends one own-GIL subinterpreter.
 #include "manycore/interpreter.h"
 
+#include <new>
+#include <system_error>
+
 #include "call.h"
 #include "manycore/runtime.h"
 #include "pyref.h"
@@ -62,9 +65,27 @@ std::atomic<size_t> live_interpreters{0};
 size_t Interpreter::live_count() { return live_interpreters.load(std::memory_order_acquire); }
 
 Result<std::shared_ptr<Interpreter>> Interpreter::create(const InterpreterConfig& config) {
-  std::shared_ptr<Interpreter> interpreter(new Interpreter());
-  auto started = std::make_shared<Completion>();
-  interpreter->thread_ = std::thread([raw = interpreter.get(), config, started] { raw->run_worker(config, started); });
+  runtime::CreationScope creation;
+  if (!creation.admitted()) {
+    return Status(StatusCode::kInterpreterError, "the program is exiting: no new interpreter can start");
+  }
+  std::shared_ptr<Interpreter> interpreter;
+  std::shared_ptr<Completion> started;
+  try {
+    interpreter.reset(new Interpreter());
+    started = std::make_shared<Completion>();
+    interpreter->thread_ =
+        std::thread([raw = interpreter.get(), config, started] { raw->run_worker(config, started); });
+  } catch (const std::system_error& error) {
+    // std::thread throws when the OS refuses a thread (EAGAIN: the thread limit, or
+    // no address space left for its stack): a failure to report, not to abort on.
+    return Status(StatusCode::kCreateFailed,
+                  std::string("the operating system refused to start a thread for a new interpreter (") +
+                      error.what() +
+                      "): the process is at its thread limit or out of address space (ulimit -u / -v)");
+  } catch (const std::bad_alloc&) {
+    return Status(StatusCode::kCreateFailed, "out of memory while starting a new interpreter");
+  }
   // The caller's GIL is released while waiting: on 3.13 creating an interpreter
   // imports _imp under the main GIL, so holding it here deadlocks (DESIGN.md 1).
   // Creation cannot be abandoned half-way: an interrupt is kept until it is done.
@@ -227,6 +248,25 @@ Status set_sys_path(const std::vector<std::string>& entries) {
   return Status::Ok();
 }
 
+// Runs a job on the worker thread (its GIL held). run_worker is noexcept: a C++
+// exception leaving a job (std::bad_alloc while encoding a large value, say) becomes
+// that job's failure instead of std::terminate.
+Result<Value> run_guarded(const Interpreter::Job& job) {
+  try {
+    return job();
+  } catch (const std::bad_alloc&) {
+    PyErr_NoMemory();
+  } catch (const std::exception& error) {
+    PyErr_Format(PyExc_SystemError, "manycore: C++ exception in a job: %s", error.what());
+  }
+  try {
+    return capture_python_error();
+  } catch (...) {
+    PyErr_Clear();
+    return Status(StatusCode::kInternal, "out of memory while reporting a failed job");
+  }
+}
+
 }  // namespace
 
 void Interpreter::run_worker(const InterpreterConfig& config, std::shared_ptr<Completion> started) noexcept {
@@ -289,7 +329,7 @@ void Interpreter::run_worker(const InterpreterConfig& config, std::shared_ptr<Co
       running_job_ = true;
     }
     PyEval_RestoreThread(saved);
-    Result<Value> result = job();
+    Result<Value> result = run_guarded(job);
     if (PyErr_Occurred()) {
       // A job must report through its Result; a stray error is a bug in the job,
       // reported rather than left to poison the next one.

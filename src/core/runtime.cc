@@ -2,6 +2,8 @@
 #include "manycore/runtime.h"
 
 #include <algorithm>
+#include <atomic>
+#include <condition_variable>
 #include <mutex>
 
 #include "wait.h"
@@ -71,6 +73,56 @@ size_t interrupt_all() {
   }
   return interrupted;
 }
+
+namespace {
+
+// Process-global, C++ only: the exit gate (runtime.h). `mutex` guards `exiting` and
+// `creating` (an atomic as well, so the wait may read it unlocked while it spins).
+struct ExitGate {
+  std::mutex mutex;
+  std::condition_variable cv;          // begin_exit waits here for creating == 0
+  std::atomic<bool> exiting{false};
+  std::atomic<size_t> creating{0};
+};
+
+ExitGate& exit_gate() {
+  static ExitGate* instance = new ExitGate();  // never destroyed: used at exit
+  return *instance;
+}
+
+}  // namespace
+
+CreationScope::CreationScope() {
+  ExitGate& gate = exit_gate();
+  std::lock_guard lock(gate.mutex);
+  admitted_ = !gate.exiting.load(std::memory_order_relaxed);
+  if (admitted_) gate.creating.fetch_add(1, std::memory_order_relaxed);
+}
+
+CreationScope::~CreationScope() {
+  if (!admitted_) return;
+  ExitGate& gate = exit_gate();
+  {
+    std::lock_guard lock(gate.mutex);
+    gate.creating.fetch_sub(1, std::memory_order_release);
+  }
+  gate.cv.notify_all();
+}
+
+Status begin_exit() {
+  ExitGate& gate = exit_gate();
+  {
+    std::lock_guard lock(gate.mutex);
+    gate.exiting.store(true, std::memory_order_release);
+  }
+  // A creation in progress may need the main GIL (3.13 imports under it): the wait
+  // releases it, and runs signal handlers every slice so Ctrl-C still works.
+  return internal::wait_released(
+      gate.mutex, gate.cv, [&gate] { return gate.creating.load(std::memory_order_acquire) == 0; }, std::nullopt,
+      /*spin=*/false);
+}
+
+bool exiting() { return exit_gate().exiting.load(std::memory_order_acquire); }
 
 int64_t current_interpreter_id() {
   PyThreadState* tstate = internal::attached_thread_state();

@@ -42,7 +42,10 @@ inline PyThreadState* attached_thread_state() {
 class GilRelease {
  public:
   GilRelease() : saved_(attached_thread_state() ? PyEval_SaveThread() : nullptr) {}
-  ~GilRelease() { reacquire(); }
+  // noexcept(false): while CPython finalizes, retaking the main GIL on any other
+  // thread (a daemon thread) ends that thread with pthread_exit, whose forced unwind
+  // must be let through: a noexcept destructor would turn it into std::terminate.
+  ~GilRelease() noexcept(false) { reacquire(); }
   GilRelease(const GilRelease&) = delete;
   GilRelease& operator=(const GilRelease&) = delete;
   PyThreadState* saved() const { return saved_; }

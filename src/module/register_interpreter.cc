@@ -1,4 +1,6 @@
 // src/module/register_interpreter.cc: interpreter lifecycle and calls (create, close, call, call_async, PendingCall).
+#include <atomic>
+#include <csignal>
 #include <new>
 #include <optional>
 
@@ -213,6 +215,10 @@ PyObject* interrupt_interpreter(PyObject* module, PyObject* arg) {
 }
 
 PyObject* close_all(PyObject* module, PyObject*) {
+  // From here on no interpreter or pool can start (a daemon thread may still try), and
+  // those being created now are waited for, so the joins below see all of them.
+  Status gate_closed = runtime::begin_exit();
+  if (!gate_closed.ok()) return raise_status(get_state(module), gate_closed);
   // Worker pools first: their interpreters run serving loops that end only when asked.
   Status pools_joined = WorkerPool::join_all();
   if (!pools_joined.ok()) return raise_status(get_state(module), pools_joined);
@@ -225,6 +231,28 @@ PyObject* interrupt_all(PyObject*, PyObject*) {
   size_t interrupted = WorkerPool::interrupt_all("the task was interrupted at interpreter exit (Ctrl-C)");
   interrupted += runtime::interrupt_all();
   return PyLong_FromSize_t(interrupted);
+}
+
+// Called by CPython at the very end of Py_FinalizeEx (Py_AtExit): no Python API here.
+// Ends the process the way CPython does after an unhandled KeyboardInterrupt.
+void die_of_sigint() {
+  std::signal(SIGINT, SIG_DFL);
+  std::raise(SIGINT);
+}
+
+// exit_as_interrupted(): once finalization is over, the process dies of SIGINT (exit
+// status 130 in a shell), as after a KeyboardInterrupt that reached the top level:
+// for a Ctrl-C during the exit wait, which ends no script. Main interpreter only.
+PyObject* exit_as_interrupted(PyObject* module, PyObject*) {
+  static std::atomic<bool> registered{false};  // C++ only: Py_AtExit takes a function once
+  if (PyInterpreterState_Get() != PyInterpreterState_Main()) {
+    return PyErr_Format(get_state(module)->InterpreterError, "exit_as_interrupted() is for the main interpreter");
+  }
+  if (!registered.exchange(true) && Py_AtExit(die_of_sigint) < 0) {
+    registered = false;
+    return PyErr_Format(PyExc_RuntimeError, "no room left for another Py_AtExit function");
+  }
+  Py_RETURN_NONE;
 }
 
 PyObject* live_count(PyObject*, PyObject*) { return PyLong_FromSize_t(Interpreter::live_count()); }
@@ -317,6 +345,8 @@ PyMethodDef interpreter_functions[] = {
      "close_all(): end every manycore interpreter and pool (waits for running calls; Ctrl-C interrupts the wait)."},
     {"interrupt_all", interrupt_all, METH_NOARGS,
      "interrupt_all() -> int: KeyboardInterrupt in every running call and pool task; how many."},
+    {"exit_as_interrupted", exit_as_interrupted, METH_NOARGS,
+     "exit_as_interrupted(): after finalization the process dies of SIGINT, as after an unhandled Ctrl-C."},
     {"live_count", live_count, METH_NOARGS,
      "live_count() -> int: manycore interpreters that exist now, pool workers included."},
     {"list_all", list_all, METH_NOARGS, "list_all() -> list[int]: the main interpreter and live manycore ones."},
