@@ -75,6 +75,9 @@ struct InterpreterConfig {
   std::vector<std::string> sys_path;
   // Module imported in the new interpreter right after sys.path is set ("" for none).
   std::string startup_module;
+  // Function of startup_module called right before the interpreter ends, while its
+  // modules are still intact ("" for none); what it raises is dropped.
+  std::string end_hook;
 };
 
 class Interpreter {

@@ -69,6 +69,16 @@ class _IsolationHintFinder:
 def _install():
     if _IsolationHintFinder not in sys.meta_path:
         sys.meta_path.insert(0, _IsolationHintFinder)
+    # time.sleep in a non-main thread cannot be cut short by an interrupt (it retries on
+    # EINTR): this one can, so Pool.terminate() and Interpreter.interrupt() reach a
+    # sleeping task within 50 ms (docs/reliability.md). The time module is per interpreter.
+    from . import _core
+
+    if _core.get_current() != _core.get_main():
+        import time
+
+        time.sleep = _core.sleep
+        _silence_known_isolation_warnings()
 
 
 def exec_in_main(kind, payload):
@@ -82,6 +92,39 @@ def exec_in_main(kind, payload):
         # helper's frame is dropped, and a bare raise adds no new one.
         error.__traceback__ = error.__traceback__.tb_next
         raise
+
+
+def before_end():
+    """Called by the worker thread right before its interpreter ends (InterpreterConfig.end_hook).
+
+    On 3.13 the worker thread's threading._DummyThread (made when a task called
+    threading.current_thread(), as asyncio does) is dropped by a finalizer that runs
+    only after the threading module was torn down, and prints "Exception ignored in
+    _DeleteDummyThreadOnDel.__del__": it is released here, while threading still works.
+    """
+    threading = sys.modules.get("threading")
+    info = getattr(threading, "_thread_local_info", None)
+    if info is not None and hasattr(info, "_track_dummy_thread_ref"):
+        del info._track_dummy_thread_ref
+
+
+class _PrefixMatch:
+    """A warnings filter message pattern that matches by prefix (the C warnings code calls .match)."""
+
+    def __init__(self, prefix):
+        self._prefix = prefix
+
+    def match(self, text):
+        return text.startswith(self._prefix)
+
+
+def _silence_known_isolation_warnings():
+    # tqdm starts a daemon monitor thread; own-GIL interpreters allow no daemon threads
+    # (Py_EndInterpreter cannot end one), so tqdm warns once per interpreter and runs
+    # without it, as with monitor_interval=0. The warning says nothing the user can act on.
+    import _warnings
+
+    _warnings.filters.insert(0, ("ignore", _PrefixMatch("tqdm:disabling monitor support"), Warning, None, 0))
 
 
 def prepare_main(namespace):

@@ -267,6 +267,17 @@ Result<Value> run_guarded(const Interpreter::Job& job) {
   }
 }
 
+// Py_EndInterpreter clears this thread's state after the modules are torn down, so
+// a finalizer reached only from there (3.13's threading._DeleteDummyThreadOnDel)
+// finds its module globals gone and prints "Exception ignored": the hook lets
+// Python code release such objects first.
+void run_end_hook(const InterpreterConfig& config) {
+  if (config.startup_module.empty() || config.end_hook.empty()) return;
+  PyRef module = PyRef::steal(PyImport_ImportModule(config.startup_module.c_str()));
+  PyRef result = module ? PyRef::steal(PyObject_CallMethod(module.get(), config.end_hook.c_str(), nullptr)) : PyRef();
+  if (!result) PyErr_Clear();  // the interpreter ends either way
+}
+
 }  // namespace
 
 void Interpreter::run_worker(const InterpreterConfig& config, std::shared_ptr<Completion> started) noexcept {
@@ -352,6 +363,7 @@ void Interpreter::run_worker(const InterpreterConfig& config, std::shared_ptr<Co
     ending_ = true;
   }
   PyEval_RestoreThread(saved);
+  run_end_hook(config);
   Py_EndInterpreter(tstate);
   live_interpreters.fetch_sub(1, std::memory_order_acq_rel);
   announce_worker_done();

@@ -386,6 +386,7 @@ Result<InterpreterConfig> worker_interpreter_config() {
   InterpreterConfig config;
   config.sys_path = path.take_value();
   config.startup_module = "manycore._worker";
+  config.end_hook = "before_end";
   return config;
 }
 
