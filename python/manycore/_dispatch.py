@@ -53,9 +53,11 @@ def wait_timeout(timeout):
     """
     if timeout is None:
         return None
-    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
-        if not hasattr(type(timeout), "__index__") and not hasattr(type(timeout), "__float__"):
-            raise TypeError(f"timeout must be a number of seconds or None, not {type(timeout).__name__}")
+    # bool is an int, but timeout=True is almost surely a mix-up with `block`.
+    if isinstance(timeout, bool) or not (
+        isinstance(timeout, (int, float)) or hasattr(type(timeout), "__index__") or hasattr(type(timeout), "__float__")
+    ):
+        raise TypeError(f"timeout must be a number of seconds or None, not {type(timeout).__name__}")
     seconds = float(timeout)
     if math.isnan(seconds):
         raise ValueError("timeout must be a number of seconds or None, not NaN")
@@ -92,7 +94,7 @@ def start_pool(workers, initializer, initargs):
     if initializer is not None and not callable(initializer):
         raise TypeError(f"initializer must be a callable, not {type(initializer).__name__}")
     if _exiting:
-        raise InterpreterError("the program is exiting: no new manycore pool can start")
+        raise InterpreterError("the program is exiting: no new worker pool can start")
     if _worker.running_main_script:
         raise InterpreterError(
             "a manycore pool was created while the main script was being imported in a manycore "

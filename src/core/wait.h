@@ -69,10 +69,19 @@ class GilRelease {
 inline int run_pending_python_work(PyThreadState* tstate) {
   if (PyErr_CheckSignals() < 0) return -1;
   if (PyThreadState_GetInterpreter(tstate) == PyInterpreterState_Main()) return 0;
+  // Compile and evaluate, not PyRun_String: that one clears CPython's process-wide
+  // "unhandled KeyboardInterrupt" flag, so a Ctrl-C that ends the main script would
+  // no longer end the process by SIGINT (exit status 1 instead of 130).
+  PyObject* code = Py_CompileString("None", "<manycore wait>", Py_eval_input);
+  if (code == nullptr) return -1;
   PyObject* names = PyDict_New();
-  if (names == nullptr) return -1;
-  PyObject* none = PyRun_String("None", Py_eval_input, names, names);
+  if (names == nullptr) {
+    Py_DECREF(code);
+    return -1;
+  }
+  PyObject* none = PyEval_EvalCode(code, names, names);
   Py_DECREF(names);
+  Py_DECREF(code);
   if (none == nullptr) return -1;
   Py_DECREF(none);
   return 0;
