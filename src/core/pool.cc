@@ -354,6 +354,11 @@ namespace {
 struct PoolRegistry {
   std::mutex mutex;
   std::vector<std::weak_ptr<WorkerPool>> pools;  // guarded by mutex
+  // Destructors still joining a pool that was never joined: join_all cannot see those
+  // pools (their weak_ptr expired) and waits for them here, or their workers would
+  // outlive the exit hook. Changed under mutex; atomic so the wait may read it unlocked.
+  std::atomic<size_t> ending{0};
+  std::condition_variable ended;  // notified when `ending` drops
 };
 
 PoolRegistry& pool_registry() {
@@ -382,6 +387,13 @@ Status WorkerPool::join_all() {
     if (joined.code() == StatusCode::kInterrupted) return joined;
     if (!joined.ok() && first_failure.ok()) first_failure = joined;
   }
+  // A pool whose last reference went away on another thread (a daemon thread at exit)
+  // is being joined by its destructor: wait for that too.
+  PoolRegistry& registry = pool_registry();
+  Status ended = internal::wait_released(
+      registry.mutex, registry.ended, [&registry] { return registry.ending.load(std::memory_order_acquire) == 0; },
+      std::nullopt, /*spin=*/false);
+  if (!ended.ok()) return ended;
   return first_failure;
 }
 
@@ -428,10 +440,22 @@ Result<std::shared_ptr<WorkerPool>> WorkerPool::create(PoolOptions options) {
 
 WorkerPool::~WorkerPool() {
   stop(/*cancel_queued=*/true);
+  if (joined_.load(std::memory_order_acquire)) return;
+  PoolRegistry& registry = pool_registry();
+  {
+    std::lock_guard lock(registry.mutex);
+    registry.ending.fetch_add(1, std::memory_order_relaxed);
+  }
   join_to_the_end();
+  {
+    std::lock_guard lock(registry.mutex);
+    registry.ending.fetch_sub(1, std::memory_order_release);
+  }
+  registry.ended.notify_all();
 }
 
 void WorkerPool::join_to_the_end() {
+  if (joined_.load(std::memory_order_acquire)) return;  // the usual case: nothing to wait for, no GIL to drop
   // With no GIL held, join's waits run no signal handlers, so nothing cuts them short:
   // the serving loops must be over before the pool they run on goes away.
   internal::GilRelease released;

@@ -5,6 +5,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <mutex>
+#include <thread>
 
 #include "wait.h"
 
@@ -83,6 +84,9 @@ struct ExitGate {
   std::condition_variable cv;          // begin_exit waits here for creating == 0
   std::atomic<bool> exiting{false};
   std::atomic<size_t> creating{0};
+  // The thread that ran begin_exit (the one that finalizes CPython): written once
+  // under mutex before exiting is set, read after exiting was seen true.
+  std::thread::id exit_thread;
 };
 
 ExitGate& exit_gate() {
@@ -113,6 +117,7 @@ Status begin_exit() {
   ExitGate& gate = exit_gate();
   {
     std::lock_guard lock(gate.mutex);
+    if (!gate.exiting.load(std::memory_order_relaxed)) gate.exit_thread = std::this_thread::get_id();
     gate.exiting.store(true, std::memory_order_release);
   }
   // A creation in progress may need the main GIL (3.13 imports under it): the wait
@@ -123,6 +128,29 @@ Status begin_exit() {
 }
 
 bool exiting() { return exit_gate().exiting.load(std::memory_order_acquire); }
+
+}  // namespace manycore::runtime
+
+namespace manycore::internal {
+
+bool finalizing_elsewhere() {
+  auto& gate = runtime::exit_gate();
+  if (!gate.exiting.load(std::memory_order_acquire)) return false;  // no manycore exit hook ran yet
+#if PY_VERSION_HEX >= 0x030D0000
+  const bool finalizing = Py_IsFinalizing();
+#else
+  const bool finalizing = _Py_IsFinalizing();
+#endif
+  return finalizing && std::this_thread::get_id() != gate.exit_thread;
+}
+
+void park_forever() {
+  while (true) std::this_thread::sleep_for(std::chrono::hours(24));
+}
+
+}  // namespace manycore::internal
+
+namespace manycore::runtime {
 
 int64_t current_interpreter_id() {
   PyThreadState* tstate = internal::attached_thread_state();

@@ -38,6 +38,15 @@ inline PyThreadState* attached_thread_state() {
 #endif
 }
 
+// True while CPython finalizes on another thread than the one that ran the exit hook
+// (runtime::begin_exit): a daemon thread. Retaking a GIL then ends the thread by
+// pthread_exit (3.12, 3.13), unwinding frames that may own PyObjects with no GIL
+// held, or waits on a GIL that finalization destroys. Defined in runtime.cc.
+bool finalizing_elsewhere();
+// What such a thread does instead, as CPython 3.14 does for daemon threads: it parks
+// for good, touching nothing, until the process exits.
+[[noreturn]] void park_forever();
+
 // Releases the calling thread's GIL (if it holds one) for its lifetime.
 class GilRelease {
  public:
@@ -51,6 +60,7 @@ class GilRelease {
   PyThreadState* saved() const { return saved_; }
   void reacquire() {
     if (saved_ != nullptr) {
+      if (finalizing_elsewhere()) park_forever();
       PyEval_RestoreThread(saved_);
       saved_ = nullptr;
     }
@@ -123,6 +133,7 @@ Status wait_released(std::mutex& mutex, std::condition_variable& cv, Ready ready
     if (ready()) break;
     if (released.saved() != nullptr && Clock::now() >= wake) {
       lock.unlock();  // never take a GIL while holding the mutex
+      if (finalizing_elsewhere()) park_forever();
       PyEval_RestoreThread(released.saved());
       int failed = run_pending_python_work(released.saved());
       PyThreadState* again = PyEval_SaveThread();
