@@ -328,8 +328,9 @@ class Pool:
     def terminate(self):
         """Stops now: drops queued tasks, interrupts running ones, ends the workers.
 
-        Running tasks get KeyboardInterrupt at their next bytecode (a task blocked in a
-        C call, e.g. time.sleep, sees it when the call returns); the results of what
+        Running tasks get KeyboardInterrupt at their next bytecode (time.sleep and
+        manycore waits within 50 ms; a task blocked in another C call, e.g. Event.wait,
+        sees it when the call returns, and terminate waits for that); the results of what
         was dropped or interrupted raise concurrent.futures.CancelledError.
         """
         self._state = _TERMINATE
