@@ -200,6 +200,7 @@ def test_soak_with_one_percent_failures_loses_nothing_and_rss_stays_flat(tasks):
             if seen == tasks // 10:
                 warm_rss = rss_mib()
     end_rss = rss_mib()
+    print(f"\nsoak of {tasks} tasks, {failures} failed: RSS {warm_rss:.1f} MiB after 10%, {end_rss:.1f} MiB at the end")
     assert seen == tasks
     assert failures == expected_failures
     assert total == sum(2 * x for x in range(tasks) if not faults.planned_failure(x))
