@@ -176,13 +176,17 @@ PyType_Spec pending_spec = {
 
 // ---- module functions ---------------------------------------------------------------
 
-PyObject* create(PyObject* module, PyObject*) {
+PyObject* create_unguarded(PyObject* module) {
   ModuleState* state = get_state(module);
   Result<InterpreterConfig> config = worker_interpreter_config();
   if (!config.ok()) return raise_status(state, config.status());
   Result<std::shared_ptr<Interpreter>> created = Interpreter::create(config.value());
   if (!created.ok()) return raise_status(state, created.status());
   return PyLong_FromLongLong(created.value()->id());
+}
+
+PyObject* create(PyObject* module, PyObject*) {
+  return without_cpp_exceptions([&] { return create_unguarded(module); });
 }
 
 PyObject* close_interpreter(PyObject* module, PyObject* arg) {
@@ -302,7 +306,7 @@ bool parse_call(PyObject* args, PyObject* kwargs, const char* format, CallArgume
                                      &out.args, &out.kwargs, &out.raise_original) != 0;
 }
 
-PyObject* call_async(PyObject* module, PyObject* args, PyObject* kwargs) {
+PyObject* call_async_unguarded(PyObject* module, PyObject* args, PyObject* kwargs) {
   ModuleState* state = get_state(module);
   CallArguments parsed;
   if (!parse_call(args, kwargs, "LOO|Op:call_async", parsed)) return nullptr;
@@ -321,7 +325,11 @@ PyObject* call_async(PyObject* module, PyObject* args, PyObject* kwargs) {
   return self;
 }
 
-PyObject* call(PyObject* module, PyObject* args, PyObject* kwargs) {
+PyObject* call_async(PyObject* module, PyObject* args, PyObject* kwargs) {
+  return without_cpp_exceptions([&] { return call_async_unguarded(module, args, kwargs); });
+}
+
+PyObject* call_unguarded(PyObject* module, PyObject* args, PyObject* kwargs) {
   ModuleState* state = get_state(module);
   CallArguments parsed;
   if (!parse_call(args, kwargs, "LOO|Op:call", parsed)) return nullptr;
@@ -336,6 +344,10 @@ PyObject* call(PyObject* module, PyObject* args, PyObject* kwargs) {
                         parsed.raise_original ? RemoteRaise::kOriginal : RemoteRaise::kExecutionFailed);
   }
   return decode(result.value());
+}
+
+PyObject* call(PyObject* module, PyObject* args, PyObject* kwargs) {
+  return without_cpp_exceptions([&] { return call_unguarded(module, args, kwargs); });
 }
 
 PyMethodDef interpreter_functions[] = {
