@@ -12,7 +12,7 @@ TEST_PYTHONS := $(strip $(PY_313) $(PY_312))
 JOBS ?= 2
 PYTEST_ARGS ?=
 
-.PHONY: demo test cpp-test py-test venv clean bench sanitize
+.PHONY: demo test cpp-test py-test venv clean bench sanitize stress
 
 # A venv per Python (.venv for the demo; .venv-3.13, .venv-3.12 for the tests) with
 # the package built by scikit-build-core; rebuilt when a source changes. The third
@@ -49,6 +49,16 @@ py-test:
 	  .venv-$$v/bin/python -m pytest $(PYTEST_ARGS) || exit 1; \
 	done
 	@echo "== Python 3.11 import check"; tools/check_old_python.sh
+
+# The long reliability variants (10^6-task soaks, 200-cycle churn, 2.4 M queue items) on
+# each Python: tests/python/test_reliability.py, docs/reliability.md.
+stress:
+	@for py in $(TEST_PYTHONS); do \
+	  v=$$($$py -c 'import sys; print("%d.%d" % sys.version_info[:2])'); \
+	  $(MAKE) --no-print-directory venv-test VENV=.venv-$$v BASE=$$py; \
+	  echo "== long reliability variants on Python $$v"; \
+	  MANYCORE_LONG=1 .venv-$$v/bin/python -m pytest -s -m long tests/python/test_reliability.py $(PYTEST_ARGS) || exit 1; \
+	done
 
 venv-test:
 	$(call make_venv,$(VENV),$(BASE),test)

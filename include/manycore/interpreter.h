@@ -79,6 +79,9 @@ struct InterpreterConfig {
   // that runs nothing imports nothing, and create() returns sooner. A failed import
   // then fails that job (the next job tries again) instead of create().
   bool startup_module_on_first_job = false;
+  // Function of startup_module called right before the interpreter ends, while its
+  // modules are still intact ("" for none); what it raises is dropped.
+  std::string end_hook;
 };
 
 class Interpreter {

@@ -243,7 +243,7 @@ class WorkerPool {
   std::optional<Status> broken_;   // guarded by mutex_: set once, by the first failing initializer
   std::atomic<size_t> queued_{0};  // mirrors queue_.size() for the workers' lock-free spin
   std::mutex join_mutex_;          // serializes join() callers
-  bool joined_ = false;            // guarded by join_mutex_
+  std::atomic<bool> joined_{false};  // written under join_mutex_; read unlocked by join's fast path
 };
 
 }  // namespace manycore

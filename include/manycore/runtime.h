@@ -31,6 +31,31 @@ size_t interrupt_all();
 // Id of the interpreter whose GIL the calling thread holds, or -1 with none.
 int64_t current_interpreter_id();
 
+// The exit gate. Interpreter::create and WorkerPool::create each hold a CreationScope
+// while they run; begin_exit() closes the gate and waits until every creation already
+// inside it has finished, so close_all() after it sees every interpreter that will
+// ever exist. A thread (e.g. a daemon thread) that tries to create one later is
+// refused: a worker thread still alive when CPython finalizes would be ended by
+// pthread_exit under its own noexcept frames and abort the process.
+class CreationScope {
+ public:
+  CreationScope();
+  ~CreationScope();
+  CreationScope(const CreationScope&) = delete;
+  CreationScope& operator=(const CreationScope&) = delete;
+  // False once begin_exit() ran: the caller must not create anything.
+  bool admitted() const { return admitted_; }
+
+ private:
+  bool admitted_;
+};
+// Closes the gate (idempotent) and waits, the caller's GIL released, until no
+// creation is in progress. kInterrupted (the Python error left set) if a signal
+// handler raised meanwhile; calling it again goes on waiting.
+Status begin_exit();
+// True once begin_exit() was called.
+bool exiting();
+
 // Internal: used by Interpreter.
 void register_interpreter(std::shared_ptr<Interpreter> interpreter);
 std::shared_ptr<Interpreter> unregister_interpreter(int64_t id);

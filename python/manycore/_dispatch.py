@@ -12,6 +12,8 @@
   the list behind ``Pool.map``.
 """
 
+import math
+import operator
 import os
 import sys
 import threading
@@ -19,7 +21,7 @@ import time
 import weakref
 
 from . import _compat, _core, _worker
-from ._errors import InterpreterError
+from ._errors import ExecutionFailed, InterpreterError
 
 _live_owners = weakref.WeakSet()
 _registry_lock = threading.Lock()
@@ -42,6 +44,47 @@ def exiting():
     return _exiting
 
 
+def wait_timeout(timeout):
+    """The one rule for the timeout of the stdlib-compatible waits (Future.result, AsyncResult.get, map, imap).
+
+    None waits forever; a number is seconds, and a negative one does not wait (as in
+    concurrent.futures and multiprocessing); NaN raises ValueError and a non-number
+    (or a bool) TypeError, as every manycore wait does. Returns None or a float >= 0.
+    """
+    if timeout is None:
+        return None
+    # bool is an int, but timeout=True is almost surely a mix-up with `block`.
+    if isinstance(timeout, bool) or not (
+        isinstance(timeout, (int, float)) or hasattr(type(timeout), "__index__") or hasattr(type(timeout), "__float__")
+    ):
+        raise TypeError(f"timeout must be a number of seconds or None, not {type(timeout).__name__}")
+    seconds = float(timeout)
+    if math.isnan(seconds):
+        raise ValueError("timeout must be a number of seconds or None, not NaN")
+    return max(0.0, seconds)
+
+
+def check_chunksize(chunksize):
+    """chunksize as an int >= 1 (TypeError for a non-int, ValueError out of range), naming the argument."""
+    if isinstance(chunksize, bool) or not hasattr(type(chunksize), "__index__"):
+        raise TypeError(f"chunksize must be an int >= 1, not {type(chunksize).__name__}")
+    value = operator.index(chunksize)
+    if value < 1:
+        raise ValueError(f"chunksize must be an int >= 1, got {value}")
+    if value > sys.maxsize:
+        raise ValueError(f"chunksize must be at most sys.maxsize ({sys.maxsize}), got {value}")
+    return value
+
+
+def is_ctrl_c(error):
+    """True for a KeyboardInterrupt of the caller's own (Ctrl-C); False for one a task raised.
+
+    A task's exception is that task's result: it arrives rebuilt with the
+    ExecutionFailed that carries its remote traceback as __cause__.
+    """
+    return not isinstance(error.__cause__, ExecutionFailed)
+
+
 def start_pool(workers, initializer, initargs):
     """A new manycore._core.WorkerPool with `workers` interpreters."""
     if isinstance(workers, bool) or not isinstance(workers, int):
@@ -50,6 +93,8 @@ def start_pool(workers, initializer, initargs):
         raise ValueError(f"the number of workers must be at least 1, got {workers}")
     if initializer is not None and not callable(initializer):
         raise TypeError(f"initializer must be a callable, not {type(initializer).__name__}")
+    if _exiting:
+        raise InterpreterError("the program is exiting: no new worker pool can start")
     if _worker.running_main_script:
         raise InterpreterError(
             "a manycore pool was created while the main script was being imported in a manycore "
@@ -95,6 +140,9 @@ def end_at_exit(wait):
             first = not _interrupted_at_exit
             _interrupted_at_exit = True
             if first:
+                # The process then ends as after an unhandled KeyboardInterrupt: killed
+                # by SIGINT once finalization is over (exit status 130 in a shell).
+                _core.exit_as_interrupted()
                 try:
                     print(_INTERRUPTED_AT_EXIT, file=sys.stderr, flush=True)
                 except KeyboardInterrupt:
@@ -202,8 +250,9 @@ def collect_ordered(pool, results):
     try:
         while (batch := results.take_in_order()) is not None:
             collected.extend(batch)
-    except KeyboardInterrupt:
-        stop_on_ctrl_c(pool, results)
+    except KeyboardInterrupt as error:
+        if is_ctrl_c(error):
+            stop_on_ctrl_c(pool, results)
         raise
     finally:
         pool.cancel_queued(results)
@@ -228,8 +277,9 @@ def ordered_results(pool, results, end_time=None):
             if batch is None:
                 return
             yield from batch
-    except KeyboardInterrupt:
-        stop_on_ctrl_c(pool, results)
+    except KeyboardInterrupt as error:
+        if is_ctrl_c(error):
+            stop_on_ctrl_c(pool, results)
         raise
     finally:
         pool.cancel_queued(results)

@@ -60,6 +60,12 @@ class _Future(futures.Future):
         self.set_running_or_notify_cancel()
         return cancelled
 
+    def result(self, timeout=None):
+        return super().result(_dispatch.wait_timeout(timeout))
+
+    def exception(self, timeout=None):
+        return super().exception(_dispatch.wait_timeout(timeout))
+
     def running(self):
         if super().running():
             return True
@@ -139,10 +145,10 @@ class InterpreterPoolExecutor(futures.Executor):
         timeout (seconds, from this call) bounds the whole iteration: TimeoutError.
         A task's exception is raised when its result would be yielded.
         """
-        if chunksize < 1:
-            raise ValueError("chunksize must be >= 1.")
+        chunksize = _dispatch.check_chunksize(chunksize)
         if not iterables:
             raise TypeError("map() must have at least two arguments.")
+        timeout = _dispatch.wait_timeout(timeout)
         end_time = None if timeout is None else timeout + time.monotonic()
         results = _core.TaskResults(ordered=True)
         with self._shutdown_lock:

@@ -217,8 +217,9 @@ class Interpreter:
     def interrupt(self):
         """Raises KeyboardInterrupt in the call running in this interpreter; True if one ran.
 
-        It arrives at the call's next bytecode (a call blocked in C, e.g. time.sleep,
-        sees it when that returns); its caller gets the KeyboardInterrupt, as from
+        It arrives at the call's next bytecode (time.sleep and manycore waits within
+        50 ms; a call blocked in another C call, e.g. Event.wait, sees it when that
+        returns: docs/reliability.md); its caller gets the KeyboardInterrupt, as from
         any exception of the call. Queued calls are not touched. Not part of PEP 734.
         """
         return _core.interrupt(self._id)

@@ -21,6 +21,7 @@ Callbacks of ``apply_async`` run on the pool's delivery thread; those of
 
 import collections
 import itertools
+import sys
 import threading
 import weakref
 
@@ -63,10 +64,10 @@ class AsyncResult:
         return self._success
 
     def wait(self, timeout=None):
-        self._event.wait(timeout)
+        self._event.wait(_dispatch.wait_timeout(timeout))
 
     def get(self, timeout=None):
-        if not self._event.wait(timeout):
+        if not self._event.wait(_dispatch.wait_timeout(timeout)):
             raise _timeout_error("the result was not ready within the timeout")
         if self._success:
             return self._value
@@ -104,8 +105,7 @@ class IMapIterator:
     _ordered = True
 
     def __init__(self, pool, func, iterable, chunksize, star=False):
-        if chunksize < 1:
-            raise ValueError(f"Chunksize must be 1+, not {chunksize:n}")
+        chunksize = _dispatch.check_chunksize(chunksize)
         self._pool = pool
         self._func = func
         self._source = iter(iterable)
@@ -113,7 +113,7 @@ class IMapIterator:
         self._star = star
         self._results = _core.TaskResults(ordered=self._ordered)
         # Enough queued work to keep every worker busy between two top-ups.
-        self._window = max(64, 4 * pool._processes * chunksize)
+        self._window = min(sys.maxsize, max(64, 4 * pool._processes * chunksize))
         self._buffer = collections.deque()
         self._exhausted = False
         self._top_up()
@@ -141,12 +141,16 @@ class IMapIterator:
         self._buffer.extend((True, value) for value in batch)
 
     def next(self, timeout=None):
+        timeout = _dispatch.wait_timeout(timeout)
         if not self._buffer:
             self._top_up()
             try:
                 self._take(timeout)
-            except KeyboardInterrupt:
-                _dispatch.stop_on_ctrl_c(self._pool._pool, self._results)
+            except KeyboardInterrupt as error:
+                # Only the caller's own Ctrl-C stops the map; a task's KeyboardInterrupt
+                # is that task's result, raised at its place.
+                if _dispatch.is_ctrl_c(error):
+                    _dispatch.stop_on_ctrl_c(self._pool._pool, self._results)
                 raise
             if not self._buffer:
                 raise _timeout_error("no result within the timeout")
@@ -249,6 +253,8 @@ class Pool:
         return self._collect(results)
 
     def _start_map(self, func, iterable, chunksize, star):
+        if chunksize is not None:
+            chunksize = _dispatch.check_chunksize(chunksize)
         items = iterable if hasattr(iterable, "__len__") else list(iterable)
         if chunksize is None:
             chunksize = self._default_chunksize(items)
@@ -322,8 +328,9 @@ class Pool:
     def terminate(self):
         """Stops now: drops queued tasks, interrupts running ones, ends the workers.
 
-        Running tasks get KeyboardInterrupt at their next bytecode (a task blocked in a
-        C call, e.g. time.sleep, sees it when the call returns); the results of what
+        Running tasks get KeyboardInterrupt at their next bytecode (time.sleep and
+        manycore waits within 50 ms; a task blocked in another C call, e.g. Event.wait,
+        sees it when the call returns, and terminate waits for that); the results of what
         was dropped or interrupted raise concurrent.futures.CancelledError.
         """
         self._state = _TERMINATE

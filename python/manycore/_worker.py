@@ -83,33 +83,22 @@ class _IsolationHintFinder:
 def _install():
     if _IsolationHintFinder not in sys.meta_path:
         sys.meta_path.insert(0, _IsolationHintFinder)
-    main = sys.modules.get("__main__")
-    # CPython <= 3.13 starts every interpreter's __main__ with an empty __annotations__
-    # that 3.14's (PEP 649) has not; a fresh worker's __main__ looks like 3.14's. Code
-    # with module-level annotations creates it again when it runs.
-    if main is not None and getattr(main, "__file__", None) is None and main.__dict__.get("__annotations__") == {}:
-        from . import _core
+    from . import _core
 
-        if _core.get_current() != _core.get_main():
+    if _core.get_current() != _core.get_main():
+        main = sys.modules.get("__main__")
+        # CPython <= 3.13 starts every interpreter's __main__ with an empty __annotations__
+        # that 3.14's (PEP 649) has not; a fresh worker's __main__ looks like 3.14's. Code
+        # with module-level annotations creates it again when it runs.
+        if main is not None and getattr(main, "__file__", None) is None and main.__dict__.get("__annotations__") == {}:
             del main.__annotations__
-            import atexit
+        # time.sleep in a non-main thread cannot be cut short by an interrupt (it retries on
+        # EINTR): this one can, so Pool.terminate() and Interpreter.interrupt() reach a
+        # sleeping task within 50 ms (docs/reliability.md). The time module is per interpreter.
+        import time
 
-            atexit.register(_forget_dummy_thread)
-
-
-def _forget_dummy_thread():
-    """Drops 3.13's record of this worker thread as a threading._DummyThread while threading still works.
-
-    threading.current_thread() on manycore's worker thread (Thread() calls it) makes a
-    _DummyThread whose cleanup runs when the thread state is cleared, after the
-    modules are gone, once something (logging, which cloudpickle imports) keeps
-    threading's thread-local alive that long: "Exception ignored in:
-    _DeleteDummyThreadOnDel.__del__ ... TypeError" at close. Run from atexit, on the
-    thread that ends the interpreter: the one that made the record.
-    """
-    info = getattr(sys.modules.get("threading"), "_thread_local_info", None)
-    if info is not None:
-        info.__dict__.pop("_track_dummy_thread_ref", None)
+        time.sleep = _core.sleep
+        _silence_known_isolation_warnings()
 
 
 def exec_in_main(kind, payload):
@@ -123,6 +112,39 @@ def exec_in_main(kind, payload):
         # helper's frame is dropped, and a bare raise adds no new one.
         error.__traceback__ = error.__traceback__.tb_next
         raise
+
+
+def before_end():
+    """Called by the worker thread right before its interpreter ends (InterpreterConfig.end_hook).
+
+    On 3.13 the worker thread's threading._DummyThread (made when a task called
+    threading.current_thread(), as asyncio does) is dropped by a finalizer that runs
+    only after the threading module was torn down, and prints "Exception ignored in
+    _DeleteDummyThreadOnDel.__del__": it is released here, while threading still works.
+    """
+    threading = sys.modules.get("threading")
+    info = getattr(threading, "_thread_local_info", None)
+    if info is not None and hasattr(info, "_track_dummy_thread_ref"):
+        del info._track_dummy_thread_ref
+
+
+class _PrefixMatch:
+    """A warnings filter message pattern that matches by prefix (the C warnings code calls .match)."""
+
+    def __init__(self, prefix):
+        self._prefix = prefix
+
+    def match(self, text):
+        return text.startswith(self._prefix)
+
+
+def _silence_known_isolation_warnings():
+    # tqdm starts a daemon monitor thread; own-GIL interpreters allow no daemon threads
+    # (Py_EndInterpreter cannot end one), so tqdm warns once per interpreter and runs
+    # without it, as with monitor_interval=0. The warning says nothing the user can act on.
+    import _warnings
+
+    _warnings.filters.insert(0, ("ignore", _PrefixMatch("tqdm:disabling monitor support"), Warning, None, 0))
 
 
 def prepare_main(namespace):

@@ -1,6 +1,9 @@
 // src/core/interpreter.cc: the worker thread that creates, serves and ends one own-GIL subinterpreter.
 #include "manycore/interpreter.h"
 
+#include <new>
+#include <system_error>
+
 #include "call.h"
 #include "manycore/runtime.h"
 #include "pyref.h"
@@ -64,8 +67,19 @@ size_t Interpreter::live_count() { return live_interpreters.load(std::memory_ord
 std::shared_ptr<Interpreter> Interpreter::launch(const InterpreterConfig& config) {
   std::shared_ptr<Interpreter> interpreter(new Interpreter());
   interpreter->started_ = std::make_shared<Completion>();
-  interpreter->thread_ = std::thread(
-      [raw = interpreter.get(), config, started = interpreter->started_] { raw->run_worker(config, started); });
+  try {
+    interpreter->thread_ = std::thread(
+        [raw = interpreter.get(), config, started = interpreter->started_] { raw->run_worker(config, started); });
+  } catch (const std::system_error& error) {
+    // std::thread throws when the OS refuses a thread (EAGAIN: the thread limit, or
+    // no address space left for its stack): a failure to report, not to abort on.
+    Status refused(StatusCode::kCreateFailed,
+                   std::string("the operating system refused to start a thread for a new interpreter (") +
+                       error.what() +
+                       "): the process is at its thread limit or out of address space (ulimit -u / -v)");
+    interpreter->fail_queued_jobs(refused);
+    interpreter->started_->set(std::move(refused));
+  }
   return interpreter;
 }
 
@@ -86,7 +100,7 @@ Status Interpreter::finish_launch(const std::shared_ptr<Interpreter>& interprete
   Result<Value> outcome = started->take();
   if (!outcome.ok()) {
     internal::GilRelease released;
-    interpreter->thread_.join();
+    if (interpreter->thread_.joinable()) interpreter->thread_.join();  // not when the OS refused the thread
     interpreter->closed_ = true;
     return outcome.take_status();
   }
@@ -102,6 +116,12 @@ Result<std::shared_ptr<Interpreter>> Interpreter::create(const InterpreterConfig
 
 Result<std::vector<std::shared_ptr<Interpreter>>> Interpreter::create_many(const InterpreterConfig& config,
                                                                            size_t count) {
+  // Held until every interpreter is registered, so that close_all at exit either sees
+  // them or refuses them (runtime.h: the exit gate).
+  runtime::CreationScope creation;
+  if (!creation.admitted()) {
+    return Status(StatusCode::kInterpreterError, "the program is exiting: no new interpreter can start");
+  }
   // All worker threads start before any is waited for: creating an interpreter is
   // mostly its own thread's work (own GIL), so W creations on W cores take about
   // the time of one (docs/benchmarks.md, bench startup).
@@ -259,6 +279,37 @@ Status set_sys_path(const std::vector<std::string>& entries) {
 Status import_startup_module(const InterpreterConfig& config) {
   PyRef module = PyRef::steal(PyImport_ImportModule(config.startup_module.c_str()));
   return module ? Status::Ok() : capture_python_error();
+// Runs a job on the worker thread (its GIL held). run_worker is noexcept: a C++
+// exception leaving a job (std::bad_alloc while encoding a large value, say) becomes
+// that job's failure instead of std::terminate.
+Result<Value> run_guarded(const Interpreter::Job& job) {
+  try {
+    return job();
+  } catch (const std::bad_alloc&) {
+    PyErr_NoMemory();
+  } catch (const std::exception& error) {
+    PyErr_Format(PyExc_SystemError, "manycore: C++ exception in a job: %s", error.what());
+  }
+  try {
+    return capture_python_error();
+  } catch (...) {
+    PyErr_Clear();
+    return Status(StatusCode::kInternal, "out of memory while reporting a failed job");
+  }
+}
+
+// Py_EndInterpreter clears this thread's state after the modules are torn down, so
+// a finalizer reached only from there (3.13's threading._DeleteDummyThreadOnDel)
+// finds its module globals gone and prints "Exception ignored": the hook lets
+// Python code release such objects first.
+void run_end_hook(const InterpreterConfig& config) {
+  if (config.startup_module.empty() || config.end_hook.empty()) return;
+  // Only where the start-up module was imported (an idle interpreter whose import was
+  // deferred to its first job never imports it just to end).
+  PyRef name = PyRef::steal(PyUnicode_FromString(config.startup_module.c_str()));
+  PyRef module = name ? PyRef::steal(PyImport_GetModule(name.get())) : PyRef();
+  PyRef result = module ? PyRef::steal(PyObject_CallMethod(module.get(), config.end_hook.c_str(), nullptr)) : PyRef();
+  if (!result) PyErr_Clear();  // the interpreter ends either way
 }
 
 }  // namespace
@@ -331,7 +382,7 @@ void Interpreter::run_worker(const InterpreterConfig& config, std::shared_ptr<Co
       startup_pending = !imported.ok();
       if (!imported.ok()) result = std::move(imported);
     }
-    if (!startup_pending) result = job();
+    if (!startup_pending) result = run_guarded(job);
     if (PyErr_Occurred()) {
       // A job must report through its Result; a stray error is a bug in the job,
       // reported rather than left to poison the next one.
@@ -354,6 +405,7 @@ void Interpreter::run_worker(const InterpreterConfig& config, std::shared_ptr<Co
     ending_ = true;
   }
   PyEval_RestoreThread(saved);
+  run_end_hook(config);
   Py_EndInterpreter(tstate);
   live_interpreters.fetch_sub(1, std::memory_order_acq_rel);
   announce_worker_done();

@@ -2,6 +2,7 @@
 #include "manycore/pool.h"
 
 #include <algorithm>
+#include <new>
 #include <string>
 #include <thread>
 #include <unordered_map>
@@ -323,6 +324,25 @@ void run_task(PoolTask& task, FunctionCache& cache, const std::atomic<bool>& int
   task.results->deliver(task.first_ticket, std::move(results), task.tracked);
 }
 
+// serve() is noexcept: a C++ exception out of a task (std::bad_alloc for a huge
+// result, say) fails that task's tickets instead of calling std::terminate.
+void run_task_guarded(PoolTask& task, FunctionCache& cache, const std::atomic<bool>& interrupted,
+                      const std::string& why) {
+  std::string what;
+  try {
+    run_task(task, cache, interrupted, why);
+    return;
+  } catch (const std::bad_alloc&) {
+    what = "out of memory while running a pool task";
+  } catch (const std::exception& error) {
+    what = std::string("C++ exception while running a pool task: ") + error.what();
+  }
+  if (PyErr_Occurred()) PyErr_Clear();
+  // run_task delivers a task's results together, as its last step: none were delivered.
+  task.results->discard(task.first_ticket, task.arguments.size(), task.tracked,
+                        Status(StatusCode::kInternal, what));
+}
+
 }  // namespace
 
 // ---- WorkerPool ---------------------------------------------------------------------
@@ -334,6 +354,11 @@ namespace {
 struct PoolRegistry {
   std::mutex mutex;
   std::vector<std::weak_ptr<WorkerPool>> pools;  // guarded by mutex
+  // Destructors still joining a pool that was never joined: join_all cannot see those
+  // pools (their weak_ptr expired) and waits for them here, or their workers would
+  // outlive the exit hook. Changed under mutex; atomic so the wait may read it unlocked.
+  std::atomic<size_t> ending{0};
+  std::condition_variable ended;  // notified when `ending` drops
 };
 
 PoolRegistry& pool_registry() {
@@ -362,6 +387,13 @@ Status WorkerPool::join_all() {
     if (joined.code() == StatusCode::kInterrupted) return joined;
     if (!joined.ok() && first_failure.ok()) first_failure = joined;
   }
+  // A pool whose last reference went away on another thread (a daemon thread at exit)
+  // is being joined by its destructor: wait for that too.
+  PoolRegistry& registry = pool_registry();
+  Status ended = internal::wait_released(
+      registry.mutex, registry.ended, [&registry] { return registry.ending.load(std::memory_order_acquire) == 0; },
+      std::nullopt, /*spin=*/false);
+  if (!ended.ok()) return ended;
   return first_failure;
 }
 
@@ -373,6 +405,12 @@ size_t WorkerPool::interrupt_all(const std::string& why) {
 
 Result<std::shared_ptr<WorkerPool>> WorkerPool::create(PoolOptions options) {
   if (options.workers == 0) return Status(StatusCode::kInvalidArgument, "a pool needs at least one worker");
+  // Held until the pool is registered, so that close_all at exit either sees it or
+  // refuses it (runtime.h: the exit gate).
+  runtime::CreationScope creation;
+  if (!creation.admitted()) {
+    return Status(StatusCode::kInterpreterError, "the program is exiting: no new worker pool can start");
+  }
   std::shared_ptr<WorkerPool> pool(new WorkerPool());
   pool->options_ = std::move(options);
   pool->slots_ = std::make_unique<WorkerSlot[]>(pool->options_.workers);
@@ -422,10 +460,22 @@ Result<std::shared_ptr<WorkerPool>> WorkerPool::create(PoolOptions options) {
 
 WorkerPool::~WorkerPool() {
   stop(/*cancel_queued=*/true);
+  if (joined_.load(std::memory_order_acquire)) return;
+  PoolRegistry& registry = pool_registry();
+  {
+    std::lock_guard lock(registry.mutex);
+    registry.ending.fetch_add(1, std::memory_order_relaxed);
+  }
   join_to_the_end();
+  {
+    std::lock_guard lock(registry.mutex);
+    registry.ending.fetch_sub(1, std::memory_order_release);
+  }
+  registry.ended.notify_all();
 }
 
 void WorkerPool::join_to_the_end() {
+  if (joined_.load(std::memory_order_acquire)) return;  // the usual case: nothing to wait for, no GIL to drop
   // With no GIL held, join's waits run no signal handlers, so nothing cuts them short:
   // the serving loops must be over before the pool they run on goes away.
   internal::GilRelease released;
@@ -510,6 +560,9 @@ Status WorkerPool::broken() const {
 }
 
 Status WorkerPool::join() {
+  // Joined already: return without touching any GIL (a destructor may run this on a
+  // daemon thread while CPython finalizes, where retaking a GIL ends the thread).
+  if (joined_.load(std::memory_order_acquire)) return Status::Ok();
   for (const auto& interpreter : interpreters_) {
     if (interpreter->on_worker_thread()) {
       return Status(StatusCode::kInterpreterError, "a pool cannot wait for its own end from one of its workers");
@@ -529,13 +582,13 @@ Status WorkerPool::join() {
   // mutex must not hold a GIL that an ending worker may need (3.13 takes the main GIL).
   internal::GilRelease released;
   std::lock_guard join_lock(join_mutex_);
-  if (joined_) return Status::Ok();
+  if (joined_.load(std::memory_order_relaxed)) return Status::Ok();
   Status first_failure;
   for (const auto& interpreter : interpreters_) {
     Status closed = interpreter->close(/*even_if_running=*/true);
     if (!closed.ok() && closed.code() != StatusCode::kNotFound && first_failure.ok()) first_failure = closed;
   }
-  joined_ = true;
+  joined_.store(true, std::memory_order_release);
   return first_failure;
 }
 
@@ -598,7 +651,7 @@ Result<Value> WorkerPool::serve(WorkerSlot& slot, Interpreter& interpreter) noex
   while (std::optional<PoolTask> task = next_task()) {
     PyEval_RestoreThread(saved);
     slot.running.store(task->results.get(), std::memory_order_release);
-    run_task(*task, cache, slot.interrupted, slot.why);  // never leaves a Python error set
+    run_task_guarded(*task, cache, slot.interrupted, slot.why);  // never leaves a Python error set
     slot.running.store(nullptr, std::memory_order_release);
     // Still under this GIL: an interrupt meant for this task never fires in the next.
     interpreter.drop_pending_interrupt();

@@ -2,7 +2,10 @@
 #include "manycore/runtime.h"
 
 #include <algorithm>
+#include <atomic>
+#include <condition_variable>
 #include <mutex>
+#include <thread>
 
 #include "wait.h"
 
@@ -71,6 +74,83 @@ size_t interrupt_all() {
   }
   return interrupted;
 }
+
+namespace {
+
+// Process-global, C++ only: the exit gate (runtime.h). `mutex` guards `exiting` and
+// `creating` (an atomic as well, so the wait may read it unlocked while it spins).
+struct ExitGate {
+  std::mutex mutex;
+  std::condition_variable cv;          // begin_exit waits here for creating == 0
+  std::atomic<bool> exiting{false};
+  std::atomic<size_t> creating{0};
+  // The thread that ran begin_exit (the one that finalizes CPython): written once
+  // under mutex before exiting is set, read after exiting was seen true.
+  std::thread::id exit_thread;
+};
+
+ExitGate& exit_gate() {
+  static ExitGate* instance = new ExitGate();  // never destroyed: used at exit
+  return *instance;
+}
+
+}  // namespace
+
+CreationScope::CreationScope() {
+  ExitGate& gate = exit_gate();
+  std::lock_guard lock(gate.mutex);
+  admitted_ = !gate.exiting.load(std::memory_order_relaxed);
+  if (admitted_) gate.creating.fetch_add(1, std::memory_order_relaxed);
+}
+
+CreationScope::~CreationScope() {
+  if (!admitted_) return;
+  ExitGate& gate = exit_gate();
+  {
+    std::lock_guard lock(gate.mutex);
+    gate.creating.fetch_sub(1, std::memory_order_release);
+  }
+  gate.cv.notify_all();
+}
+
+Status begin_exit() {
+  ExitGate& gate = exit_gate();
+  {
+    std::lock_guard lock(gate.mutex);
+    if (!gate.exiting.load(std::memory_order_relaxed)) gate.exit_thread = std::this_thread::get_id();
+    gate.exiting.store(true, std::memory_order_release);
+  }
+  // A creation in progress may need the main GIL (3.13 imports under it): the wait
+  // releases it, and runs signal handlers every slice so Ctrl-C still works.
+  return internal::wait_released(
+      gate.mutex, gate.cv, [&gate] { return gate.creating.load(std::memory_order_acquire) == 0; }, std::nullopt,
+      /*spin=*/false);
+}
+
+bool exiting() { return exit_gate().exiting.load(std::memory_order_acquire); }
+
+}  // namespace manycore::runtime
+
+namespace manycore::internal {
+
+bool finalizing_elsewhere() {
+  auto& gate = runtime::exit_gate();
+  if (!gate.exiting.load(std::memory_order_acquire)) return false;  // no manycore exit hook ran yet
+#if PY_VERSION_HEX >= 0x030D0000
+  const bool finalizing = Py_IsFinalizing();
+#else
+  const bool finalizing = _Py_IsFinalizing();
+#endif
+  return finalizing && std::this_thread::get_id() != gate.exit_thread;
+}
+
+void park_forever() {
+  while (true) std::this_thread::sleep_for(std::chrono::hours(24));
+}
+
+}  // namespace manycore::internal
+
+namespace manycore::runtime {
 
 int64_t current_interpreter_id() {
   PyThreadState* tstate = internal::attached_thread_state();

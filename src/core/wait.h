@@ -38,16 +38,29 @@ inline PyThreadState* attached_thread_state() {
 #endif
 }
 
+// True while CPython finalizes on another thread than the one that ran the exit hook
+// (runtime::begin_exit): a daemon thread. Retaking a GIL then ends the thread by
+// pthread_exit (3.12, 3.13), unwinding frames that may own PyObjects with no GIL
+// held, or waits on a GIL that finalization destroys. Defined in runtime.cc.
+bool finalizing_elsewhere();
+// What such a thread does instead, as CPython 3.14 does for daemon threads: it parks
+// for good, touching nothing, until the process exits.
+[[noreturn]] void park_forever();
+
 // Releases the calling thread's GIL (if it holds one) for its lifetime.
 class GilRelease {
  public:
   GilRelease() : saved_(attached_thread_state() ? PyEval_SaveThread() : nullptr) {}
-  ~GilRelease() { reacquire(); }
+  // noexcept(false): while CPython finalizes, retaking the main GIL on any other
+  // thread (a daemon thread) ends that thread with pthread_exit, whose forced unwind
+  // must be let through: a noexcept destructor would turn it into std::terminate.
+  ~GilRelease() noexcept(false) { reacquire(); }
   GilRelease(const GilRelease&) = delete;
   GilRelease& operator=(const GilRelease&) = delete;
   PyThreadState* saved() const { return saved_; }
   void reacquire() {
     if (saved_ != nullptr) {
+      if (finalizing_elsewhere()) park_forever();
       PyEval_RestoreThread(saved_);
       saved_ = nullptr;
     }
@@ -66,10 +79,19 @@ class GilRelease {
 inline int run_pending_python_work(PyThreadState* tstate) {
   if (PyErr_CheckSignals() < 0) return -1;
   if (PyThreadState_GetInterpreter(tstate) == PyInterpreterState_Main()) return 0;
+  // Compile and evaluate, not PyRun_String: that one clears CPython's process-wide
+  // "unhandled KeyboardInterrupt" flag, so a Ctrl-C that ends the main script would
+  // no longer end the process by SIGINT (exit status 1 instead of 130).
+  PyObject* code = Py_CompileString("None", "<manycore wait>", Py_eval_input);
+  if (code == nullptr) return -1;
   PyObject* names = PyDict_New();
-  if (names == nullptr) return -1;
-  PyObject* none = PyRun_String("None", Py_eval_input, names, names);
+  if (names == nullptr) {
+    Py_DECREF(code);
+    return -1;
+  }
+  PyObject* none = PyEval_EvalCode(code, names, names);
   Py_DECREF(names);
+  Py_DECREF(code);
   if (none == nullptr) return -1;
   Py_DECREF(none);
   return 0;
@@ -111,6 +133,7 @@ Status wait_released(std::mutex& mutex, std::condition_variable& cv, Ready ready
     if (ready()) break;
     if (released.saved() != nullptr && Clock::now() >= wake) {
       lock.unlock();  // never take a GIL while holding the mutex
+      if (finalizing_elsewhere()) park_forever();
       PyEval_RestoreThread(released.saved());
       int failed = run_pending_python_work(released.saved());
       PyThreadState* again = PyEval_SaveThread();

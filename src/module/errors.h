@@ -3,6 +3,9 @@
 
 #include <Python.h>
 
+#include <exception>
+#include <new>
+
 #include "manycore/status.h"
 #include "state.h"
 
@@ -28,5 +31,20 @@ inline PyObject* raise_status(ModuleState* state, const Status& status, ErrorDom
 // or nullptr with an error set if even that failed).
 PyObject* exception_for(ModuleState* state, const Status& status, RemoteRaise remote = RemoteRaise::kOriginal,
                         ErrorDomain domain = ErrorDomain::kInterpreter);
+
+// Runs a binding function's body and turns a C++ exception escaping it (std::bad_alloc
+// when the address space is exhausted, say) into MemoryError or SystemError: none may
+// unwind into CPython's C frames. Not noexcept, and it catches only std::exception, so
+// the forced unwind of pthread_exit (a daemon thread at finalization) passes through.
+template <typename Body>
+PyObject* without_cpp_exceptions(Body&& body) {
+  try {
+    return body();
+  } catch (const std::bad_alloc&) {
+    return PyErr_NoMemory();
+  } catch (const std::exception& error) {
+    return PyErr_Format(PyExc_SystemError, "manycore: unexpected C++ exception: %s", error.what());
+  }
+}
 
 }  // namespace manycore::module

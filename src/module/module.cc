@@ -46,6 +46,7 @@ int module_exec(PyObject* module) {
   if (register_sync(module, state) < 0) return -1;
   if (register_sharedctypes(module, state) < 0) return -1;
   if (register_shared_dict(module, state) < 0) return -1;
+  if (register_sleep(module, state) < 0) return -1;
   return 0;
 }
 

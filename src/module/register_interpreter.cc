@@ -1,4 +1,6 @@
 // src/module/register_interpreter.cc: interpreter lifecycle and calls (create, close, call, call_async, PendingCall).
+#include <atomic>
+#include <csignal>
 #include <new>
 #include <optional>
 
@@ -174,13 +176,17 @@ PyType_Spec pending_spec = {
 
 // ---- module functions ---------------------------------------------------------------
 
-PyObject* create(PyObject* module, PyObject*) {
+PyObject* create_unguarded(PyObject* module) {
   ModuleState* state = get_state(module);
   Result<InterpreterConfig> config = worker_interpreter_config();
   if (!config.ok()) return raise_status(state, config.status());
   Result<std::shared_ptr<Interpreter>> created = Interpreter::create(config.value());
   if (!created.ok()) return raise_status(state, created.status());
   return PyLong_FromLongLong(created.value()->id());
+}
+
+PyObject* create(PyObject* module, PyObject*) {
+  return without_cpp_exceptions([&] { return create_unguarded(module); });
 }
 
 PyObject* close_interpreter(PyObject* module, PyObject* arg) {
@@ -213,6 +219,10 @@ PyObject* interrupt_interpreter(PyObject* module, PyObject* arg) {
 }
 
 PyObject* close_all(PyObject* module, PyObject*) {
+  // From here on no interpreter or pool can start (a daemon thread may still try), and
+  // those being created now are waited for, so the joins below see all of them.
+  Status gate_closed = runtime::begin_exit();
+  if (!gate_closed.ok()) return raise_status(get_state(module), gate_closed);
   // Worker pools first: their interpreters run serving loops that end only when asked.
   Status pools_joined = WorkerPool::join_all();
   if (!pools_joined.ok()) return raise_status(get_state(module), pools_joined);
@@ -225,6 +235,28 @@ PyObject* interrupt_all(PyObject*, PyObject*) {
   size_t interrupted = WorkerPool::interrupt_all("the task was interrupted at interpreter exit (Ctrl-C)");
   interrupted += runtime::interrupt_all();
   return PyLong_FromSize_t(interrupted);
+}
+
+// Called by CPython at the very end of Py_FinalizeEx (Py_AtExit): no Python API here.
+// Ends the process the way CPython does after an unhandled KeyboardInterrupt.
+void die_of_sigint() {
+  std::signal(SIGINT, SIG_DFL);
+  std::raise(SIGINT);
+}
+
+// exit_as_interrupted(): once finalization is over, the process dies of SIGINT (exit
+// status 130 in a shell), as after a KeyboardInterrupt that reached the top level:
+// for a Ctrl-C during the exit wait, which ends no script. Main interpreter only.
+PyObject* exit_as_interrupted(PyObject* module, PyObject*) {
+  static std::atomic<bool> registered{false};  // C++ only: Py_AtExit takes a function once
+  if (PyInterpreterState_Get() != PyInterpreterState_Main()) {
+    return PyErr_Format(get_state(module)->InterpreterError, "exit_as_interrupted() is for the main interpreter");
+  }
+  if (!registered.exchange(true) && Py_AtExit(die_of_sigint) < 0) {
+    registered = false;
+    return PyErr_Format(PyExc_RuntimeError, "no room left for another Py_AtExit function");
+  }
+  Py_RETURN_NONE;
 }
 
 PyObject* live_count(PyObject*, PyObject*) { return PyLong_FromSize_t(Interpreter::live_count()); }
@@ -274,7 +306,7 @@ bool parse_call(PyObject* args, PyObject* kwargs, const char* format, CallArgume
                                      &out.args, &out.kwargs, &out.raise_original) != 0;
 }
 
-PyObject* call_async(PyObject* module, PyObject* args, PyObject* kwargs) {
+PyObject* call_async_unguarded(PyObject* module, PyObject* args, PyObject* kwargs) {
   ModuleState* state = get_state(module);
   CallArguments parsed;
   if (!parse_call(args, kwargs, "LOO|Op:call_async", parsed)) return nullptr;
@@ -293,7 +325,11 @@ PyObject* call_async(PyObject* module, PyObject* args, PyObject* kwargs) {
   return self;
 }
 
-PyObject* call(PyObject* module, PyObject* args, PyObject* kwargs) {
+PyObject* call_async(PyObject* module, PyObject* args, PyObject* kwargs) {
+  return without_cpp_exceptions([&] { return call_async_unguarded(module, args, kwargs); });
+}
+
+PyObject* call_unguarded(PyObject* module, PyObject* args, PyObject* kwargs) {
   ModuleState* state = get_state(module);
   CallArguments parsed;
   if (!parse_call(args, kwargs, "LOO|Op:call", parsed)) return nullptr;
@@ -310,6 +346,10 @@ PyObject* call(PyObject* module, PyObject* args, PyObject* kwargs) {
   return decode(result.value());
 }
 
+PyObject* call(PyObject* module, PyObject* args, PyObject* kwargs) {
+  return without_cpp_exceptions([&] { return call_unguarded(module, args, kwargs); });
+}
+
 PyMethodDef interpreter_functions[] = {
     {"create", create, METH_NOARGS, "create() -> int: start a new isolated interpreter (own GIL); its id."},
     {"close", close_interpreter, METH_O, "close(id): end an idle interpreter."},
@@ -317,6 +357,8 @@ PyMethodDef interpreter_functions[] = {
      "close_all(): end every manycore interpreter and pool (waits for running calls; Ctrl-C interrupts the wait)."},
     {"interrupt_all", interrupt_all, METH_NOARGS,
      "interrupt_all() -> int: KeyboardInterrupt in every running call and pool task; how many."},
+    {"exit_as_interrupted", exit_as_interrupted, METH_NOARGS,
+     "exit_as_interrupted(): after finalization the process dies of SIGINT, as after an unhandled Ctrl-C."},
     {"live_count", live_count, METH_NOARGS,
      "live_count() -> int: manycore interpreters that exist now, pool workers included."},
     {"list_all", list_all, METH_NOARGS, "list_all() -> list[int]: the main interpreter and live manycore ones."},
@@ -359,6 +401,7 @@ Result<InterpreterConfig> worker_interpreter_config() {
   // What a worker needs (the codec hooks, the import hint) matters only once it runs
   // something: create() and close() of an idle one cost what the stdlib's do.
   config.startup_module_on_first_job = true;
+  config.end_hook = "before_end";
   return config;
 }
 

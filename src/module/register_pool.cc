@@ -466,7 +466,7 @@ PyType_Spec pool_spec = {
 };
 
 // create_pool(workers, initializer=None, initargs=()) -> WorkerPool
-PyObject* create_pool(PyObject* module, PyObject* args, PyObject* kwargs) {
+PyObject* create_pool_unguarded(PyObject* module, PyObject* args, PyObject* kwargs) {
   static const char* keywords[] = {"workers", "initializer", "initargs", nullptr};
   Py_ssize_t workers;
   PyObject* initializer = Py_None;
@@ -499,6 +499,10 @@ PyObject* create_pool(PyObject* module, PyObject* args, PyObject* kwargs) {
   if (self == nullptr) return nullptr;  // the pool is joined as `created` goes
   new (&as_pool(self)->pool) std::shared_ptr<WorkerPool>(created.take_value());
   return self;
+}
+
+PyObject* create_pool(PyObject* module, PyObject* args, PyObject* kwargs) {
+  return without_cpp_exceptions([&] { return create_pool_unguarded(module, args, kwargs); });
 }
 
 PyMethodDef pool_functions[] = {

@@ -114,5 +114,6 @@ int register_shared(PyObject* module, ModuleState* state);
 int register_sync(PyObject* module, ModuleState* state);
 int register_sharedctypes(PyObject* module, ModuleState* state);
 int register_shared_dict(PyObject* module, ModuleState* state);
+int register_sleep(PyObject* module, ModuleState* state);
 
 }  // namespace manycore::module

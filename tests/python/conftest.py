@@ -1,5 +1,7 @@
 """tests/python/conftest.py: shared interpreters for the suite (creating one costs ~10 ms and leaks ~2 MB in CPython)."""
 
+import os
+
 import pytest
 
 import manycore
@@ -24,3 +26,13 @@ def other_interp():
     created = manycore.create()
     yield created
     _close_if_idle(created)
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests marked `long` run only with MANYCORE_LONG=1 (`make stress`)."""
+    if os.environ.get("MANYCORE_LONG") == "1":
+        return
+    skip = pytest.mark.skip(reason="long variant: run `make stress` (MANYCORE_LONG=1)")
+    for item in items:
+        if "long" in item.keywords:
+            item.add_marker(skip)

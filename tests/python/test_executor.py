@@ -242,7 +242,7 @@ def test_map_empty(executor):
 
 
 def test_map_chunksize_must_be_positive(executor):
-    with pytest.raises(ValueError, match="chunksize must be >= 1"):
+    with pytest.raises(ValueError, match="chunksize must be an int >= 1"):
         executor.map(pool_tasks.square, [1], chunksize=0)
 
 

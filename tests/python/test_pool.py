@@ -230,7 +230,7 @@ def test_imap_continues_after_a_failure(pool):
 
 
 def test_imap_chunksize_must_be_positive(pool):
-    with pytest.raises(ValueError, match="Chunksize must be 1"):
+    with pytest.raises(ValueError, match="chunksize must be an int >= 1"):
         pool.imap(pool_tasks.square, [1], chunksize=0)
 
 
