@@ -66,9 +66,29 @@ class _IsolationHintFinder:
         return None
 
 
+def _forget_dummy_thread():
+    """Drops this thread's threading._DummyThread while the threading module is still whole.
+
+    3.13.0: threading.current_thread() on a thread threading did not start (every
+    manycore worker thread: a subinterpreter's main thread is the process's main
+    thread) makes a _DummyThread tracked by a thread-local object whose __del__ needs
+    threading's globals. Ending the interpreter clears that thread-local after the
+    module globals, and each such interpreter printed "Exception ignored in
+    _DeleteDummyThreadOnDel.__del__" at its end (dask calls current_thread() at import).
+    """
+    threading = sys.modules.get("threading")
+    tracked = getattr(threading, "_thread_local_info", None)
+    if tracked is not None:
+        tracked.__dict__.pop("_track_dummy_thread_ref", None)
+
+
 def _install():
     if _IsolationHintFinder not in sys.meta_path:
         sys.meta_path.insert(0, _IsolationHintFinder)
+    if sys.version_info >= (3, 13):
+        import atexit
+
+        atexit.register(_forget_dummy_thread)  # interpreter end runs its atexit hooks first
 
 
 def exec_in_main(kind, payload):
