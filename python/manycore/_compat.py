@@ -82,3 +82,22 @@ def install_fork_guard():
 
         guarded_fork._manycore_guarded = True
         setattr(os, name, guarded_fork)
+
+
+# 3.12.1 and 3.13.0: sys._current_frames() walks every interpreter's threads and makes
+# frame objects for other interpreters' frames with this interpreter's allocator; the
+# owning interpreter frees them later and the process aborts (free(): invalid pointer).
+# Profilers call it periodically (dask.distributed's worker: every 20 ms). In the main
+# interpreter it is replaced by manycore._core.current_frames: the same dict, for this
+# interpreter's threads only (src/module/register_frames.cc).
+def install_frames_guard():
+    """Replaces sys._current_frames in this interpreter (once)."""
+    if getattr(sys._current_frames, "_manycore_guarded", False):
+        return
+
+    def _current_frames():
+        """sys._current_frames() for this interpreter's threads (manycore: other interpreters' frames crash it)."""
+        return _core.current_frames()
+
+    _current_frames._manycore_guarded = True
+    sys._current_frames = _current_frames

@@ -47,6 +47,40 @@ class _HintingLoader:
         return self._loader.exec_module(module)
 
 
+class _RefusedModule(type(sys)):
+    """A module that imported but cannot work here: using any of its names raises ImportError."""
+
+    def __getattr__(self, attribute):
+        if attribute.startswith("__") and attribute.endswith("__"):
+            raise AttributeError(attribute)
+        raise ImportError(f"{self.__name__}.{attribute}: {self.__refusal__}", name=self.__name__)
+
+
+class _StandInLoader(_HintingLoader):
+    """Loads a module; if one of its extensions refuses this interpreter, leaves a _RefusedModule.
+
+    For ctypes on 3.12, whose _ctypes refuses own-GIL interpreters (3.13 loads it):
+    packages import ctypes at the top for one rarely used function (fsspec.utils, so
+    dask.bag), and would otherwise not import at all. Using ctypes still fails, with
+    the reason.
+    """
+
+    def exec_module(self, module):
+        try:
+            self._loader.exec_module(module)
+        except ImportError as error:
+            if not any(marker in str(error) for marker in _NOT_ISOLATED_MARKERS + ("isolated interpreter",)):
+                raise
+            for attribute in [key for key in vars(module) if not key.startswith("__")]:
+                delattr(module, attribute)
+            module.__refusal__ = f"{error} (Python 3.12 refuses it in own-GIL interpreters, 3.13 does not)"
+            module.__class__ = _RefusedModule
+
+
+# Pure-Python modules that need an extension module 3.12 refuses in own-GIL interpreters.
+_STAND_IN_ON_REFUSAL = frozenset({"ctypes"}) if sys.version_info[:2] == (3, 12) else frozenset()
+
+
 class _IsolationHintFinder:
     """A meta path finder that only decorates extension module specs."""
 
@@ -62,6 +96,8 @@ class _IsolationHintFinder:
             if spec is not None:
                 if isinstance(spec.loader, importlib.machinery.ExtensionFileLoader):
                     spec.loader = _HintingLoader(spec.loader)
+                elif name in _STAND_IN_ON_REFUSAL and spec.loader is not None:
+                    spec.loader = _StandInLoader(spec.loader)
                 return spec
         return None
 

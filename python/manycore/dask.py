@@ -38,7 +38,7 @@ from dask.sizeof import sizeof
 from distributed.core import error_message
 from distributed.worker import _run_task_simple
 
-from ._dask_task import run_graph_node
+from ._integration_tasks import run_graph_node
 from ._errors import ExecutionFailed
 from ._executor import InterpreterPoolExecutor
 

@@ -43,6 +43,7 @@ int module_exec(PyObject* module) {
   if (register_pool(module, state) < 0) return -1;
   if (register_queue(module, state) < 0) return -1;
   if (register_channel(module, state) < 0) return -1;
+  if (register_frames(module, state) < 0) return -1;
   return 0;
 }
 

@@ -73,5 +73,6 @@ int register_pool(PyObject* module, ModuleState* state);
 int register_value(PyObject* module, ModuleState* state);
 int register_queue(PyObject* module, ModuleState* state);
 int register_channel(PyObject* module, ModuleState* state);
+int register_frames(PyObject* module, ModuleState* state);
 
 }  // namespace manycore::module
