@@ -1,9 +1,9 @@
 """python/manycore/_integration_tasks.py: what worker interpreters run for manycore.dask and manycore.joblib.
 
-Neither distributed nor joblib imports in an own-GIL interpreter (distributed needs
-psutil's extension, joblib's loky needs faulthandler: both refuse isolated
-interpreters). So their task wrappers stay in the calling process, and the
-interpreters run these functions instead. This module imports only the standard
+distributed does not import in an own-GIL interpreter (psutil's extension refuses
+it), and joblib's batch object would bring joblib and the backend along. So their
+task wrappers stay in the calling process, and the interpreters run these functions
+instead. This module imports only the standard
 library; a Dask task (a ``dask._task_spec`` graph node) needs ``dask`` itself, which
 imports in isolated interpreters (tests/python/test_dask.py).
 """

@@ -48,37 +48,80 @@ class _HintingLoader:
 
 
 class _RefusedModule(type(sys)):
-    """A module that imported but cannot work here: using any of its names raises ImportError."""
+    """A module that imported but cannot work here: any of its names raises AttributeError, with the reason.
+
+    AttributeError (not ImportError) so that getattr(module, name, default), hasattr
+    and `from package import submodule` (which then finds a stand-in submodule)
+    behave as for a module that lacks the name.
+    """
 
     def __getattr__(self, attribute):
         if attribute.startswith("__") and attribute.endswith("__"):
             raise AttributeError(attribute)
-        raise ImportError(f"{self.__name__}.{attribute}: {self.__refusal__}", name=self.__name__)
+        raise AttributeError(f"{self.__name__}.{attribute} is not available: {self.__refusal__}",
+                             name=attribute, obj=self)
 
 
 class _StandInLoader(_HintingLoader):
-    """Loads a module; if one of its extensions refuses this interpreter, leaves a _RefusedModule.
+    """Loads a module; if it (or an extension it needs) refuses this interpreter, leaves a _RefusedModule.
 
-    For ctypes on 3.12, whose _ctypes refuses own-GIL interpreters (3.13 loads it):
-    packages import ctypes at the top for one rarely used function (fsspec.utils, so
-    dask.bag), and would otherwise not import at all. Using ctypes still fails, with
-    the reason.
+    Packages import these at the top for a rarely used feature, and would otherwise
+    not import at all in an own-GIL interpreter: faulthandler (refused by 3.12 and
+    3.13; joblib's loky imports it, so every module that imports joblib), ctypes on
+    3.12 (whose _ctypes refuses; fsspec.utils imports it, so dask.bag). Using the
+    module still fails, with the reason.
     """
 
+    def create_module(self, spec):
+        try:
+            return self._loader.create_module(spec)
+        except ImportError as error:
+            if not _is_refusal(error):
+                raise
+            module = _RefusedModule(spec.name)
+            module.__refusal__ = _refusal_text(spec.name, error)
+            return module
+
     def exec_module(self, module):
+        if isinstance(module, _RefusedModule):
+            return
         try:
             self._loader.exec_module(module)
         except ImportError as error:
-            if not any(marker in str(error) for marker in _NOT_ISOLATED_MARKERS + ("isolated interpreter",)):
+            if not _is_refusal(error):
                 raise
             for attribute in [key for key in vars(module) if not key.startswith("__")]:
                 delattr(module, attribute)
-            module.__refusal__ = f"{error} (Python 3.12 refuses it in own-GIL interpreters, 3.13 does not)"
+            module.__refusal__ = _refusal_text(module.__name__, error)
             module.__class__ = _RefusedModule
 
 
-# Pure-Python modules that need an extension module 3.12 refuses in own-GIL interpreters.
-_STAND_IN_ON_REFUSAL = frozenset({"ctypes"}) if sys.version_info[:2] == (3, 12) else frozenset()
+class _RefusedSubmoduleLoader:
+    """Submodules of a refused package are stand-ins too (loky does `from ctypes import wintypes`)."""
+
+    def __init__(self, refusal):
+        self._refusal = refusal
+
+    def create_module(self, spec):
+        module = _RefusedModule(spec.name)
+        module.__refusal__ = self._refusal
+        return module
+
+    def exec_module(self, module):
+        pass
+
+
+def _is_refusal(error):
+    return any(marker in str(error) for marker in _NOT_ISOLATED_MARKERS + ("isolated interpreter",))
+
+
+def _refusal_text(name, error):
+    return f"{error} (manycore left a stand-in for {name} so that modules importing it still import here)"
+
+
+# Modules that refuse own-GIL interpreters (or need an extension that does) and that
+# packages import at the top for a rarely used feature.
+_STAND_IN_ON_REFUSAL = frozenset({"faulthandler", "ctypes"})
 
 
 class _IsolationHintFinder:
@@ -86,6 +129,9 @@ class _IsolationHintFinder:
 
     @classmethod
     def find_spec(cls, name, path=None, target=None):
+        parent = sys.modules.get(name.rpartition(".")[0]) if "." in name else None
+        if isinstance(parent, _RefusedModule):
+            return importlib.machinery.ModuleSpec(name, _RefusedSubmoduleLoader(parent.__refusal__))
         for finder in sys.meta_path:
             if finder is cls:
                 continue
@@ -94,12 +140,18 @@ class _IsolationHintFinder:
                 continue
             spec = find_spec(name, path, target)
             if spec is not None:
-                if isinstance(spec.loader, importlib.machinery.ExtensionFileLoader):
-                    spec.loader = _HintingLoader(spec.loader)
-                elif name in _STAND_IN_ON_REFUSAL and spec.loader is not None:
+                if name in _STAND_IN_ON_REFUSAL and spec.loader is not None and _core_is_subinterpreter():
                     spec.loader = _StandInLoader(spec.loader)
+                elif isinstance(spec.loader, importlib.machinery.ExtensionFileLoader):
+                    spec.loader = _HintingLoader(spec.loader)
                 return spec
         return None
+
+
+def _core_is_subinterpreter():
+    from . import _core
+
+    return _core.get_current() != _core.get_main()
 
 
 def _forget_dummy_thread():

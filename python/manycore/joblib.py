@@ -9,11 +9,12 @@
 in joblib's list of external backends, whether joblib is imported before or after
 manycore: manycore._ecosystem); importing this module registers it directly.
 
-joblib itself is not imported in the worker interpreters (it does not import there:
-its loky part needs faulthandler, which refuses own-GIL interpreters). The backend
-sends each batch's calls, ``(function, args, kwargs)``, and the interpreters run them.
-So a nested ``Parallel`` inside a task is not available, and ``require="sharedmem"``
-selects joblib's threads as with any process backend.
+The backend sends each batch's calls, ``(function, args, kwargs)``, not joblib's batch
+object, so a worker interpreter imports joblib only if the task's own module does
+(joblib imports there thanks to manycore._worker's stand-in for faulthandler, which
+refuses own-GIL interpreters; loky imports it at the top). A nested ``Parallel``
+inside a task runs sequentially; ``require="sharedmem"`` selects joblib's threads, as
+with any process backend.
 
 The interpreters are kept between ``Parallel`` calls, as loky keeps its processes: one
 executor per process, made again only when a call asks for a different n_jobs
@@ -119,7 +120,7 @@ class ManycoreBackend(AutoBatchingMixin, ParallelBackendBase):
         self.reset_batch_stats()
 
     def get_nested_backend(self):
-        # Inside a task (in a worker interpreter) joblib cannot be imported anyway.
+        # A task runs in one interpreter: nested loops run there, one call after another.
         return SequentialBackend(nesting_level=(self.nesting_level or 0) + 1), None
 
 
