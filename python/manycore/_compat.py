@@ -91,13 +91,12 @@ def install_fork_guard():
 # interpreter it is replaced by manycore._core.current_frames: the same dict, for this
 # interpreter's threads only (src/module/register_frames.cc).
 def install_frames_guard():
-    """Replaces sys._current_frames in this interpreter (once)."""
-    if getattr(sys._current_frames, "_manycore_guarded", False):
+    """Replaces sys._current_frames in this interpreter (once); the original stays in original_current_frames."""
+    global original_current_frames
+    if sys._current_frames is _core.current_frames:
         return
+    original_current_frames = sys._current_frames
+    sys._current_frames = _core.current_frames
 
-    def _current_frames():
-        """sys._current_frames() for this interpreter's threads (manycore: other interpreters' frames crash it)."""
-        return _core.current_frames()
 
-    _current_frames._manycore_guarded = True
-    sys._current_frames = _current_frames
+original_current_frames = None

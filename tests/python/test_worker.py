@@ -1,0 +1,78 @@
+"""tests/python/test_worker.py: what manycore._worker adds to every interpreter: stand-ins for refused modules, the 3.13.0 dummy-thread fix."""
+
+import sys
+
+import pytest
+
+from helpers.proc import assert_clean_exit, run_python
+
+ON_312 = sys.version_info[:2] == (3, 12)
+
+
+def test_faulthandler_imports_as_a_stand_in_that_says_why(interp):
+    interp.exec("""
+import faulthandler
+try:
+    faulthandler.enable()
+except AttributeError as error:
+    message = str(error)
+ok = getattr(faulthandler, "dump_traceback_later", None) is None
+""")
+    assert interp.call(_main_value, "ok") is True
+    text = interp.call(_main_value, "message")
+    assert "faulthandler.enable is not available" in text
+    assert "does not support loading in subinterpreters" in text
+
+
+def _main_value(name):
+    import __main__
+
+    return getattr(__main__, name)
+
+
+def test_the_main_interpreter_keeps_the_real_modules():
+    import faulthandler
+
+    assert callable(faulthandler.enable)
+
+
+@pytest.mark.skipif(not ON_312, reason="3.13 loads _ctypes in own-GIL interpreters")
+def test_ctypes_stand_in_on_312(interp):
+    interp.exec("""
+import ctypes
+from ctypes import wintypes  # a submodule of a stand-in is one too
+ctypes_message = ""
+try:
+    ctypes.CDLL
+except AttributeError as error:
+    ctypes_message = str(error)
+""")
+    assert "_ctypes cannot be imported in an isolated interpreter" in interp.call(_main_value, "ctypes_message")
+
+
+def test_other_import_errors_are_untouched(interp):
+    interp.exec("""
+try:
+    import manycore_no_such_module
+except ImportError as error:
+    missing = type(error).__name__
+""")
+    assert interp.call(_main_value, "missing") == "ModuleNotFoundError"
+
+
+def test_current_thread_in_a_task_leaves_nothing_on_stderr_at_exit():
+    # 3.13.0 printed "Exception ignored in: _DeleteDummyThreadOnDel.__del__" for each
+    # interpreter whose thread had called threading.current_thread() (dask does at import).
+    result = run_python("""
+        import manycore
+        from helpers import pool_tasks
+
+        with manycore.InterpreterPoolExecutor(2) as executor:
+            list(executor.map(exec, ["import threading; threading.current_thread()"] * 4))
+        interp = manycore.create()
+        interp.exec("import threading; threading.current_thread().name")
+        interp.close()
+        print("done")
+    """)
+    assert_clean_exit(result)
+    assert result.stdout == "done\n"
