@@ -37,3 +37,16 @@ def plus_one(x):
 def echo(data):
     """Returns its argument: `bench pool` sends 1 MiB bytes each way through it."""
     return data
+
+
+def spin(n):
+    """Pure-Python CPU work for `bench ecosystem` (Dask and joblib tasks): a sum of squares in a loop."""
+    total = 0
+    for i in range(n):
+        total += i * i
+    return total
+
+
+def total(*values):
+    """The last node of `bench ecosystem`'s Dask graph."""
+    return sum(values)
