@@ -53,6 +53,11 @@ def test_task_exception_keeps_its_type_and_remote_traceback(executor):
     assert dask.compute(dask.delayed(tasks.square)(4), scheduler=executor) == (16,)
 
 
+def test_executor_as_the_configured_scheduler(executor):
+    with dask.config.set(scheduler=executor):
+        assert dask.compute(dask.delayed(tasks.interpreter_id)())[0][0] != manycore.get_main().id
+
+
 def test_task_needing_a_refusing_module_fails_at_once_with_its_name(executor):
     # psutil (a distributed dependency) is a single-phase extension: refused by own-GIL interpreters.
     pytest.importorskip("psutil")
@@ -120,6 +125,22 @@ def test_distributed_threads_executor_for_modules_that_refuse_interpreters(clust
     assert dask.compute(in_threads, where) == ("psutil", (0, 0))
 
 
+def test_plugin_as_an_extra_executor(cluster_client):
+    from manycore.dask import ManycoreWorkerPlugin
+
+    client = cluster_client
+    client.register_plugin(ManycoreWorkerPlugin(default=False))  # replaces the first one (same name)
+    try:
+        main = manycore.get_main().id
+        assert set(client.gather(client.map(tasks.interpreter_id, range(4), pure=False))) == {(main, main)}
+        with dask.annotate(executor="manycore"):
+            places = dask.compute([dask.delayed(tasks.interpreter_id)(i) for i in range(4)])[0]
+        assert all(interp != main for interp, _ in places)
+    finally:
+        client.register_plugin(ManycoreWorkerPlugin())
+    assert all(interp != main for interp, _ in _places(client, 4))
+
+
 def test_distributed_worker_restart_keeps_manycore(cluster_client):
     before = cluster_client.run(os.getpid)
     cluster_client.restart()
@@ -137,6 +158,18 @@ def test_preload_module_installs_the_executor():
     ) as cluster, distributed.Client(cluster) as client:
         assert client.submit(tasks.spin, 1000).result() == sum(i * i for i in range(1000))
         assert all(interp != main for interp, main in _places(client, 4))
+
+
+def test_executor_sends_other_work_to_threads():
+    pytest.importorskip("distributed")
+    from manycore.dask import ManycoreExecutor
+
+    executor = ManycoreExecutor(1)
+    try:
+        # not a Dask task: runs on a thread of this interpreter
+        assert executor.submit(tasks.interpreter_id).result() == (manycore.get_main().id,) * 2
+    finally:
+        executor.shutdown()
 
 
 def test_plugin_rejects_a_bad_interpreter_count():
