@@ -199,9 +199,11 @@ def prepare_main(namespace):
 def try_import(name):
     """(True, '') if `name` imports here, else (False, reason)."""
     try:
-        importlib.import_module(name)
+        module = importlib.import_module(name)
     except BaseException as error:  # noqa: BLE001 - the reason is the answer
         return False, f"{type(error).__name__}: {error}"
+    if isinstance(module, _RefusedModule):  # imports as a stand-in only: its names do not work
+        return False, f"ImportError: {module.__refusal__}"
     return True, ""
 
 

@@ -79,3 +79,10 @@ def test_current_thread_in_a_task_leaves_nothing_on_stderr_at_exit():
     """)
     assert_clean_exit(result)
     assert result.stdout == "done\n"
+
+
+def test_check_still_reports_a_stand_in_as_not_isolated(interp):
+    from manycore import _worker
+
+    ok, reason = interp.call(_worker.try_import, "faulthandler")
+    assert not ok and "does not support loading in subinterpreters" in reason
