@@ -7,7 +7,11 @@
       run in 2 manycore interpreters;
     - 2 worker processes of 1 thread each.
     Wall time per graph (best of --repeat, after a warm-up graph), and each worker
-    process's memory (VmRSS and RssAnon from /proc) after the runs.
+    process's memory (VmRSS and RssAnon from /proc) after the runs. Every model runs
+    with distributed's event-loop profiler off (``distributed.worker.profile.enabled``),
+    unless --dask-profiler: with it on, tasks in manycore interpreters took 2-3x the
+    wall time of the same tasks on threads at equal CPU time on the loaded test machine
+    (docs/integrations.md, "Performance notes").
 (b) Dask's local scheduler on the same graph: ``scheduler="threads"`` (2 workers)
     against ``scheduler=manycore.InterpreterPoolExecutor(2)``.
 (c) joblib: ``Parallel(n_jobs=2)`` over 10,000 small tasks (``x + 1``), with the
@@ -40,6 +44,8 @@ TARGET_JOBLIB_VS_LOKY = 2.0
 def add_arguments(parser):
     parser.add_argument("--part", choices=("all", "dask", "joblib"), default="all",
                         help="what to measure (default: all)")
+    parser.add_argument("--dask-profiler", action="store_true",
+                        help="leave distributed's event-loop profiler on in the workers (default: off for every model)")
     common.add_common_arguments(parser, repeat=3)
     # Hidden: tests shrink the work so the command runs in seconds.
     parser.add_argument("--tasks", type=common.positive_int, default=DEFAULT_TASKS, help=argparse.SUPPRESS)
@@ -90,7 +96,7 @@ DISTRIBUTED_MODELS = (
 )
 
 
-def measure_distributed(tasks, n, repeat, errors):
+def measure_distributed(tasks, n, repeat, errors, profiler):
     import dask
     import distributed
 
@@ -99,7 +105,8 @@ def measure_distributed(tasks, n, repeat, errors):
     expected = _expected(tasks, n)
     rows = []
     for key, label, processes, threads, on_manycore in DISTRIBUTED_MODELS:
-        with distributed.LocalCluster(
+        # The nannies hand this configuration to the worker processes they start.
+        with dask.config.set({"distributed.worker.profile.enabled": profiler}), distributed.LocalCluster(
             n_workers=processes, threads_per_worker=threads, processes=True, host="127.0.0.1",
             dashboard_address=":0", worker_dashboard_address=":0", silence_logs=logging.ERROR,
         ) as cluster, distributed.Client(cluster) as client:
@@ -195,7 +202,8 @@ def print_report(report):
     print(common.describe_environment(report["environment"]))
     graph = f"{report['tasks']} tasks of spin(~{report['n']:,}) + a sum"
     if "distributed" in report:
-        print(f"\n(a) dask.distributed LocalCluster on 127.0.0.1, one graph of {graph}")
+        profiler = "on" if report["dask_profiler"] else "off"
+        print(f"\n(a) dask.distributed LocalCluster on 127.0.0.1, one graph of {graph}; worker profiler {profiler}")
         print(common.format_table(
             ("model", "wall s (best)", "wall s (median)", "worker RSS", "worker RssAnon"),
             [(row["label"], f"{row['best_s']:.3f}", f"{row['median_s']:.3f}", _memory_text(row["rss_mib"]),
@@ -221,10 +229,10 @@ def print_report(report):
 
 def run(args):
     report = {"benchmark": "ecosystem", "tasks": args.tasks, "n": args.n, "repeat": args.repeat,
-              "environment": common.environment()}
+              "dask_profiler": args.dask_profiler, "environment": common.environment()}
     errors = []
     if args.part in ("all", "dask"):
-        report["distributed"] = measure_distributed(args.tasks, args.n, args.repeat, errors)
+        report["distributed"] = measure_distributed(args.tasks, args.n, args.repeat, errors, args.dask_profiler)
         report["local"] = measure_local(args.tasks, args.n, args.repeat, errors)
     if args.part in ("all", "joblib"):
         report["joblib"] = measure_joblib(args.tasks, args.n, args.tiny, args.repeat, errors)
