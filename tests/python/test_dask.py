@@ -125,6 +125,15 @@ def test_distributed_threads_executor_for_modules_that_refuse_interpreters(clust
     assert dask.compute(in_threads, where) == ("psutil", (0, 0))
 
 
+def test_get_worker_needs_the_threads_executor(cluster_client):
+    # distributed cannot be imported in an interpreter (psutil refuses): a clear ImportError
+    with pytest.raises(ImportError, match="cannot be imported in an isolated interpreter"):
+        cluster_client.submit(tasks.worker_address, pure=False).result()
+    with dask.annotate(executor="threads"):
+        address = dask.delayed(tasks.worker_address)(dask_key_name="address-in-threads")
+    assert dask.compute(address)[0] in cluster_client.scheduler_info()["workers"]
+
+
 def test_plugin_as_an_extra_executor(cluster_client):
     from manycore.dask import ManycoreWorkerPlugin
 

@@ -44,3 +44,10 @@ def spin(n):
     for i in range(n):
         total += i * i
     return total
+
+
+def worker_address(_=None):
+    """distributed.get_worker() from inside a task: needs distributed where the task runs."""
+    import distributed
+
+    return distributed.get_worker().address
