@@ -77,6 +77,10 @@ def _setup_main_interpreter():
     from . import _compat
 
     _compat.install_fork_guard()
+    _compat.install_frames_guard()
+    from . import _ecosystem
+
+    _ecosystem.offer_backends()  # joblib.parallel_config(backend="manycore") with no registration call
 
 
 def _close_all_at_exit():

@@ -151,3 +151,19 @@ class _LoaderWithExec:
 
     def create_module(self, spec):
         return self._loader.create_module(spec)
+# 3.12.1 and 3.13.0: sys._current_frames() walks every interpreter's threads and makes
+# frame objects for other interpreters' frames with this interpreter's allocator; the
+# owning interpreter frees them later and the process aborts (free(): invalid pointer).
+# Profilers call it periodically (dask.distributed's worker: every 20 ms). In the main
+# interpreter it is replaced by manycore._core.current_frames: the same dict, for this
+# interpreter's threads only (src/module/register_frames.cc).
+def install_frames_guard():
+    """Replaces sys._current_frames in this interpreter (once); the original stays in original_current_frames."""
+    global original_current_frames
+    if sys._current_frames is _core.current_frames:
+        return
+    original_current_frames = sys._current_frames
+    sys._current_frames = _core.current_frames
+
+
+original_current_frames = None

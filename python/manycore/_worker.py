@@ -10,6 +10,7 @@ interpreter does not load at start (docs/benchmarks.md, bench startup; tested).
 
 # importlib.machinery.ExtensionFileLoader is this module's class; the frozen module
 # is loaded in every interpreter, while the `importlib` package is not.
+import _frozen_importlib
 import _frozen_importlib_external
 import marshal
 import sys
@@ -61,11 +62,91 @@ class _HintingLoader:
         return self._loader.exec_module(module)
 
 
+class _RefusedModule(type(sys)):
+    """A module that imported but cannot work here: any of its names raises AttributeError, with the reason.
+
+    AttributeError (not ImportError) so that getattr(module, name, default), hasattr
+    and `from package import submodule` (which then finds a stand-in submodule)
+    behave as for a module that lacks the name.
+    """
+
+    def __getattr__(self, attribute):
+        if attribute.startswith("__") and attribute.endswith("__"):
+            raise AttributeError(attribute)
+        raise AttributeError(f"{self.__name__}.{attribute} is not available: {self.__refusal__}",
+                             name=attribute, obj=self)
+
+
+class _StandInLoader(_HintingLoader):
+    """Loads a module; if it (or an extension it needs) refuses this interpreter, leaves a _RefusedModule.
+
+    Packages import these at the top for a rarely used feature, and would otherwise
+    not import at all in an own-GIL interpreter: faulthandler (refused by 3.12 and
+    3.13; joblib's loky imports it, so every module that imports joblib), ctypes on
+    3.12 (whose _ctypes refuses; fsspec.utils imports it, so dask.bag). Using the
+    module still fails, with the reason.
+    """
+
+    def create_module(self, spec):
+        try:
+            return self._loader.create_module(spec)
+        except ImportError as error:
+            if not _is_refusal(error):
+                raise
+            module = _RefusedModule(spec.name)
+            module.__refusal__ = _refusal_text(spec.name, error)
+            return module
+
+    def exec_module(self, module):
+        if isinstance(module, _RefusedModule):
+            return
+        try:
+            self._loader.exec_module(module)
+        except ImportError as error:
+            if not _is_refusal(error):
+                raise
+            for attribute in [key for key in vars(module) if not key.startswith("__")]:
+                delattr(module, attribute)
+            module.__refusal__ = _refusal_text(module.__name__, error)
+            module.__class__ = _RefusedModule
+
+
+class _RefusedSubmoduleLoader:
+    """Submodules of a refused package are stand-ins too (loky does `from ctypes import wintypes`)."""
+
+    def __init__(self, refusal):
+        self._refusal = refusal
+
+    def create_module(self, spec):
+        module = _RefusedModule(spec.name)
+        module.__refusal__ = self._refusal
+        return module
+
+    def exec_module(self, module):
+        pass
+
+
+def _is_refusal(error):
+    return any(marker in str(error) for marker in _NOT_ISOLATED_MARKERS + ("isolated interpreter",))
+
+
+def _refusal_text(name, error):
+    return f"{error} (manycore left a stand-in for {name} so that modules importing it still import here)"
+
+
+# Modules that refuse own-GIL interpreters (or need an extension that does) and that
+# packages import at the top for a rarely used feature.
+_STAND_IN_ON_REFUSAL = frozenset({"faulthandler", "ctypes"})
+
+
 class _IsolationHintFinder:
     """A meta path finder that only decorates extension module specs."""
 
     @classmethod
     def find_spec(cls, name, path=None, target=None):
+        parent = sys.modules.get(name.rpartition(".")[0]) if "." in name else None
+        if isinstance(parent, _RefusedModule):
+            return _frozen_importlib.ModuleSpec(name, _RefusedSubmoduleLoader(parent.__refusal__))
         for finder in sys.meta_path:
             if finder is cls:
                 continue
@@ -74,10 +155,18 @@ class _IsolationHintFinder:
                 continue
             spec = find_spec(name, path, target)
             if spec is not None:
-                if isinstance(spec.loader, _frozen_importlib_external.ExtensionFileLoader):
+                if name in _STAND_IN_ON_REFUSAL and spec.loader is not None and _core_is_subinterpreter():
+                    spec.loader = _StandInLoader(spec.loader)
+                elif isinstance(spec.loader, _frozen_importlib_external.ExtensionFileLoader):
                     spec.loader = _HintingLoader(spec.loader)
                 return spec
         return None
+
+
+def _core_is_subinterpreter():
+    from . import _core
+
+    return _core.get_current() != _core.get_main()
 
 
 def _install():
@@ -163,15 +252,18 @@ def loaded_extensions():
     """Names of the extension modules (shared libraries) loaded in this interpreter."""
     return sorted(name for name, module in list(sys.modules.items())
                   if isinstance(getattr(getattr(module, "__spec__", None), "loader", None),
-                                (importlib.machinery.ExtensionFileLoader, _HintingLoader)))
+                                (_frozen_importlib_external.ExtensionFileLoader, _HintingLoader)))
 
 
 def try_import(name):
     """(True, '') if `name` imports here, else (False, reason)."""
     try:
         __import__(name)
+        module = sys.modules[name]
     except BaseException as error:  # noqa: BLE001 - the reason is the answer
         return False, f"{type(error).__name__}: {error}"
+    if isinstance(module, _RefusedModule):  # imports as a stand-in only: its names do not work
+        return False, f"ImportError: {module.__refusal__}"
     return True, ""
 
 

@@ -47,6 +47,7 @@ int module_exec(PyObject* module) {
   if (register_sharedctypes(module, state) < 0) return -1;
   if (register_shared_dict(module, state) < 0) return -1;
   if (register_sleep(module, state) < 0) return -1;
+  if (register_frames(module, state) < 0) return -1;
   return 0;
 }
 

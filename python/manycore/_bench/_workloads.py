@@ -68,3 +68,14 @@ def crc32_of_shared_memory(name, start, stop):
         return crc32_of_buffer(block.buf, start, stop)
     finally:
         block.close()
+def spin(n):
+    """Pure-Python CPU work for `bench ecosystem` (Dask and joblib tasks): a sum of squares in a loop."""
+    total = 0
+    for i in range(n):
+        total += i * i
+    return total
+
+
+def total(*values):
+    """The last node of `bench ecosystem`'s Dask graph."""
+    return sum(values)

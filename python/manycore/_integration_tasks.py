@@ -1,0 +1,25 @@
+"""python/manycore/_integration_tasks.py: what worker interpreters run for manycore.dask and manycore.joblib.
+
+distributed does not import in an own-GIL interpreter (psutil's extension refuses
+it), and joblib's batch object would bring joblib and the backend along. So their
+task wrappers stay in the calling process, and the interpreters run these functions
+instead. This module imports only the standard
+library; a Dask task (a ``dask._task_spec`` graph node) needs ``dask`` itself, which
+imports in isolated interpreters (tests/python/test_dask.py).
+"""
+
+import _thread
+import time
+
+
+def run_graph_node(task, data):
+    """Runs one Dask task on its dependencies' values; returns (result, start, stop, thread ident)."""
+    start = time.time()
+    result = task(data)
+    return result, start, time.time(), _thread.get_ident()
+
+
+def run_calls(calls):
+    """Runs one joblib batch: [function(*args, **kwargs) for each (function, args, kwargs)]."""
+    return [function(*args, **kwargs) for function, args, kwargs in calls]
+
