@@ -279,6 +279,8 @@ Status set_sys_path(const std::vector<std::string>& entries) {
 Status import_startup_module(const InterpreterConfig& config) {
   PyRef module = PyRef::steal(PyImport_ImportModule(config.startup_module.c_str()));
   return module ? Status::Ok() : capture_python_error();
+}
+
 // Runs a job on the worker thread (its GIL held). run_worker is noexcept: a C++
 // exception leaving a job (std::bad_alloc while encoding a large value, say) becomes
 // that job's failure instead of std::terminate.
