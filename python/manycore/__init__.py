@@ -60,6 +60,26 @@ def __getattr__(name):
     return value
 
 
+# Which module registers the public wrapper class of each shared C++ object type
+# (_core.use_wrapper_class); src/module/hooks.cc asks for it when such an object
+# arrives in an interpreter that has not loaded that class yet.
+_WRAPPER_MODULES = {
+    "Queue": "._queues", "RecvChannel": "._channels", "SendChannel": "._channels",
+    "SharedBuffer": "._shared", "SharedDict": "._shared",
+    "Lock": "._sync", "RLock": "._sync", "Condition": "._sync", "Event": "._sync", "Semaphore": "._sync",
+    "BoundedSemaphore": "._sync", "Barrier": "._sync", "AtomicInt": "._sync",
+    "SharedValue": "._sharedctypes", "SharedArray": "._sharedctypes",
+    "RawSharedValue": "._sharedctypes", "RawSharedArray": "._sharedctypes",
+}
+
+
+def _load_wrapper_class(type_name):
+    module_name = _WRAPPER_MODULES.get(type_name)
+    if module_name is not None:
+        __import__(__name__ + module_name, fromlist=["_"])
+    return module_name is not None
+
+
 def __dir__():
     # Public names only (plus __version__), not the modules this one happens to import.
     return sorted(__all__ + ["__version__"])

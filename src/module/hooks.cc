@@ -41,13 +41,14 @@ bool is_core_base_type(PyObject* type) {
 }
 
 // The public classes load on first use (manycore/__init__.py), and loading one
-// registers it as the wrapper (use_wrapper_class): a queue received before
-// manycore.Queue was ever touched in this interpreter still arrives as a
-// manycore.Queue. Returns the registered type (borrowed); `base` if there is no
-// public class of that name.
+// registers it as the wrapper (use_wrapper_class): a queue, lock or shared value
+// received before its class was ever touched in this interpreter still arrives as
+// that class. manycore._load_wrapper_class imports the module that registers it.
+// Returns the registered type (borrowed); `base` if nothing registers another.
 PyObject* load_public_class(ModuleState* state, const char* type_name, PyObject* base) {
   PyRef package = internal::import_module("manycore");
-  PyRef loaded = package ? PyRef::steal(PyObject_GetAttrString(package.get(), type_name)) : PyRef();
+  PyRef loaded =
+      package ? PyRef::steal(PyObject_CallMethod(package.get(), "_load_wrapper_class", "s", type_name)) : PyRef();
   if (!loaded) {
     PyErr_Clear();
     return base;
@@ -55,6 +56,17 @@ PyObject* load_public_class(ModuleState* state, const char* type_name, PyObject*
   PyObject* type = PyDict_GetItemString(state->shareable_types, type_name);  // borrowed
   return type != nullptr ? type : base;
 }
+
+}  // namespace
+
+PyObject* wrapper_type_for(ModuleState* state, const char* type_name) {
+  PyObject* type = PyDict_GetItemString(state->shareable_types, type_name);  // borrowed
+  if (type != nullptr && is_core_base_type(type)) type = load_public_class(state, type_name, type);
+  if (type == nullptr) PyErr_Format(PyExc_TypeError, "manycore: no wrapper type for %s", type_name);
+  return type;
+}
+
+namespace {
 
 // Stateless: everything per interpreter is looked up through the current
 // interpreter's modules, so one instance serves all interpreters safely.
@@ -94,12 +106,8 @@ class BindingHooks final : public CodecHooks {
   PyObject* wrap_shareable(const std::shared_ptr<Shareable>& object) override {
     ModuleState* state = current_state();
     if (state == nullptr) return nullptr;
-    PyObject* type = PyDict_GetItemString(state->shareable_types, object->type_name());  // borrowed
-    if (type != nullptr && is_core_base_type(type)) type = load_public_class(state, object->type_name(), type);
-    if (type == nullptr) {
-      PyErr_Format(PyExc_TypeError, "manycore: no wrapper type for %s", object->type_name());
-      return nullptr;
-    }
+    PyObject* type = wrapper_type_for(state, object->type_name());
+    if (type == nullptr) return nullptr;
     return new_shared_wrapper(reinterpret_cast<PyTypeObject*>(type), object);
   }
 };

@@ -293,8 +293,8 @@ namespace {
 
 PyObject* wrap_registered_in(ModuleState* state, const std::shared_ptr<Shareable>& object) {
   if (state == nullptr) return nullptr;
-  PyObject* type = PyDict_GetItemString(state->shareable_types, object->type_name());  // borrowed
-  if (type == nullptr) return PyErr_Format(PyExc_TypeError, "manycore: no wrapper type for %s", object->type_name());
+  PyObject* type = wrapper_type_for(state, object->type_name());
+  if (type == nullptr) return nullptr;
   return new_shared_wrapper(reinterpret_cast<PyTypeObject*>(type), object);
 }
 

@@ -97,6 +97,10 @@ PyObject* new_shared_wrapper(PyTypeObject* type, std::shared_ptr<Shareable> obje
 // owning object, in the interpreter of `wrapper` (any manycore wrapper object, whose
 // type leads to the module state); nullptr with an error set. In register_shared.cc.
 PyObject* wrap_registered(PyObject* wrapper, const std::shared_ptr<Shareable>& object);
+// The wrapper type of Shareables named `type_name` in this interpreter (borrowed): the
+// public Python class once its module registered it (loaded here on first need), else
+// the registered C type; nullptr with an error if none is registered.
+PyObject* wrapper_type_for(ModuleState* state, const char* type_name);
 // For tp_dealloc of wrapper types.
 void destroy_shared_wrapper(PyObject* self);
 
