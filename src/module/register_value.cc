@@ -17,7 +17,7 @@ PyObject* roundtrip(PyObject* module, PyObject* obj) {
 PyObject* encoded_kind(PyObject* module, PyObject* obj) {
   static const char* kNames[] = {"none",  "bool", "int",   "bigint", "float",     "complex",   "str",     "bytes",
                                  "bytearray", "tuple", "list", "dict", "set", "frozenset", "reference", "pickled",
-                                 "shareable"};
+                                 "shareable", "cycle"};
   Result<Value> encoded = encode(obj);
   if (!encoded.ok()) return raise_status(get_state(module), encoded.status());
   return PyUnicode_FromString(kNames[static_cast<int>(encoded.value().kind())]);
