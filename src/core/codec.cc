@@ -42,7 +42,7 @@ constexpr uint8_t kTupleRun = kTagTupleInt - kTagListInt;
 
 std::string depth_error() {
   return "the value is nested deeper than " + std::to_string(kMaxNestingDepth) +
-         " containers, the most that can cross interpreters (manycore.kMaxNestingDepth)";
+         " containers, the most that can cross interpreters";
 }
 
 std::string size_error() {
