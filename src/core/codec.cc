@@ -2,14 +2,24 @@
 //
 // Stream format (one segment): a value is a tag byte and its data. Integers in the
 // stream are LEB128 varints (signed ones zigzag-coded); floats are 8 raw bytes.
-// Objects that can be referred to again take the next memo index when they are read,
-// as pickle's memo does: mutable containers (list, dict, set) when they are created,
-// before their items, so an item can refer back to them (a cycle); everything else
-// (str, bytes, tuple, frozenset, references, pickled and shareable objects) once it is
-// complete. A tuple (or frozenset) that turns out to be reachable from its own items
-// is written as pickle does: its items are written (they define the copy that the
-// inner reference made), then kTupleRedo says "drop these, the value is memo[i]".
-// A segment's top-level leaf (str, bytes, ...) takes no index: nothing can refer to it.
+// Objects that can be reached again take the next memo index when they are read (their
+// tag has kMemoFlag set), as in pickle's memo: mutable containers (list, dict, set)
+// when they are created, before their items, so an item can refer back to them (a
+// cycle); everything else (str, bytes, tuple, frozenset, references, pickled and
+// shareable objects) once it is complete. A tuple (or frozenset) that turns out to be
+// reachable from its own items is written as pickle does: its items are written (they
+// define the copy that the inner reference made), then kTupleRedo says "drop these,
+// the value is memo[i]".
+// Which objects can be reached again: only those with more than one reference. An
+// object whose one reference is the container being written cannot be reached by
+// another path, and a cycle through an object is itself a second reference. So the
+// memo (an address hash table) only sees objects that are really shared, and the
+// common acyclic, unshared value never touches it: that is what keeps identity
+// tracking free for it. A segment's top-level leaf takes no index either. One exception:
+// a shared tuple is memoized only once complete, so while its items are written it may
+// be reached again through an unshared list inside it (t = ([t],) where only t holds
+// the list); so mutable containers inside a shared tuple being written are memoized
+// as well, which ends that second pass at the list, as pickle's memo does.
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
@@ -39,6 +49,8 @@ enum Tag : uint8_t {
 
 // Packed runs: the offset of the tuple tag from the list tag.
 constexpr uint8_t kTupleRun = kTagTupleInt - kTagListInt;
+// Set on a tag whose object takes the next memo index.
+constexpr uint8_t kMemoFlag = 0x80;
 
 std::string depth_error() {
   return "the value is nested deeper than " + std::to_string(kMaxNestingDepth) +
@@ -85,10 +97,10 @@ struct MessageBuilder::Writer {
   uint64_t segment_bytes() const { return size - segment_start + segment_payload_bytes; }
 
   // A bytes-like payload: inline below kOutOfLineBytes, else its own buffer.
-  bool blob(uint8_t inline_tag, uint8_t out_tag, const void* bytes, size_t count) {
+  bool blob(uint8_t inline_tag, uint8_t out_tag, const void* bytes, size_t count, uint8_t flag = 0) {
     if (segment_bytes() + count > kMaxMessageBytes) return false;
     if (count < kOutOfLineBytes) {
-      byte(inline_tag);
+      byte(inline_tag | flag);
       varint(count);
       raw(bytes, count);
       return true;
@@ -98,7 +110,7 @@ struct MessageBuilder::Writer {
     if (!payload.data) return false;
     std::memcpy(payload.data.get(), bytes, count);
     payload.size = count;
-    byte(out_tag);
+    byte(out_tag | flag);
     varint(payloads.size());
     payloads.push_back(std::move(payload));
     segment_payload_bytes += count;
@@ -259,8 +271,9 @@ class Encoder {
  public:
   Encoder(Writer& writer, CodecHooks& hooks) : out_(writer), hooks_(hooks) {}
 
-  // False with error() set on failure.
-  bool value(PyObject* obj, int depth) {
+  // False with error() set on failure. `held` counts the references the caller took
+  // itself for the time of the call (they do not make obj shared).
+  bool value(PyObject* obj, int depth, Py_ssize_t held = 0) {
     PyTypeObject* type = Py_TYPE(obj);
     if (obj == Py_None) return out_.byte(kTagNone), true;
     if (type == &PyBool_Type) return out_.byte(obj == Py_True ? kTagTrue : kTagFalse), true;
@@ -276,34 +289,37 @@ class Encoder {
       out_.float64(PyComplex_ImagAsDouble(obj));
       return true;
     }
+    const bool shared = Py_REFCNT(obj) > 1 + held ||
+                        (open_immutables_ > 0 && (type == &PyList_Type || type == &PyDict_Type || type == &PySet_Type));
     uint32_t seen;
-    if (memo_.find(obj, &seen)) {
+    if (shared && memo_.find(obj, &seen)) {
       out_.byte(kTagBackRef);
       out_.varint(seen);
       return true;
     }
-    const bool leaf_takes_index = depth > 0;
+    const bool leaf_shared = shared && depth > 0;
+    const uint8_t leaf_flag = leaf_shared ? kMemoFlag : 0;
     if (type == &PyUnicode_Type) {
-      if (leaf_takes_index) memo_.add(obj);
-      return string(obj, kTagStr1);
+      if (leaf_shared) memo_.add(obj);
+      return string(obj, kTagStr1, leaf_flag);
     }
     if (type == &PyBytes_Type) {
-      if (leaf_takes_index) memo_.add(obj);
-      return blob(kTagBytes, kTagBytesOut, PyBytes_AS_STRING(obj), PyBytes_GET_SIZE(obj));
+      if (leaf_shared) memo_.add(obj);
+      return blob(kTagBytes, kTagBytesOut, PyBytes_AS_STRING(obj), PyBytes_GET_SIZE(obj), leaf_flag);
     }
     if (type == &PyByteArray_Type) {
-      if (leaf_takes_index) memo_.add(obj);
-      return blob(kTagByteArray, kTagByteArrayOut, PyByteArray_AS_STRING(obj), PyByteArray_GET_SIZE(obj));
+      if (leaf_shared) memo_.add(obj);
+      return blob(kTagByteArray, kTagByteArrayOut, PyByteArray_AS_STRING(obj), PyByteArray_GET_SIZE(obj), leaf_flag);
     }
     if (type == &PyList_Type || type == &PyTuple_Type || type == &PyDict_Type || type == &PySet_Type ||
         type == &PyFrozenSet_Type) {
       if (depth >= kMaxNestingDepth) return fail(StatusCode::kNotShareable, depth_error());
-      if (type == &PyList_Type) return list(obj, depth);
-      if (type == &PyTuple_Type) return tuple(obj, depth);
-      if (type == &PyDict_Type) return dict(obj, depth);
-      return set(obj, depth, type == &PyFrozenSet_Type);
+      if (type == &PyList_Type) return list(obj, depth, shared);
+      if (type == &PyTuple_Type) return tuple(obj, depth, shared);
+      if (type == &PyDict_Type) return dict(obj, depth, shared);
+      return set(obj, depth, type == &PyFrozenSet_Type, shared);
     }
-    return fallback(obj, leaf_takes_index);
+    return fallback(obj, leaf_shared);
   }
 
   Status take_error() { return std::move(error_); }
@@ -340,19 +356,19 @@ class Encoder {
   static int kind_code(int kind) { return kind == PyUnicode_1BYTE_KIND ? 0 : kind == PyUnicode_2BYTE_KIND ? 1 : 2; }
 
   // The code units as they are: no UTF-8 round trip, lone surrogates kept.
-  bool string(PyObject* obj, uint8_t first_tag) {
+  bool string(PyObject* obj, uint8_t first_tag, uint8_t flag) {
     int kind = PyUnicode_KIND(obj);
     size_t length = static_cast<size_t>(PyUnicode_GET_LENGTH(obj));
     size_t bytes = length * static_cast<size_t>(kind);
     if (out_.segment_bytes() + bytes > kMaxMessageBytes) return fail(StatusCode::kNotShareable, size_error());
-    out_.byte(static_cast<uint8_t>(first_tag + kind_code(kind)));
+    out_.byte(static_cast<uint8_t>((first_tag + kind_code(kind)) | flag));
     out_.varint(length);
     out_.raw(PyUnicode_DATA(obj), bytes);
     return true;
   }
 
-  bool blob(uint8_t inline_tag, uint8_t out_tag, const char* data, Py_ssize_t size) {
-    if (out_.blob(inline_tag, out_tag, data, static_cast<size_t>(size))) return true;
+  bool blob(uint8_t inline_tag, uint8_t out_tag, const char* data, Py_ssize_t size, uint8_t flag) {
+    if (out_.blob(inline_tag, out_tag, data, static_cast<size_t>(size), flag)) return true;
     return fail(StatusCode::kNotShareable, size_error());
   }
 
@@ -396,8 +412,8 @@ class Encoder {
     return true;
   }
 
-  // Each item: (memo index << 2 | 3) when seen before, else (length << 2 | kind code)
-  // and the code units. Every new str takes the next memo index.
+  // Each item: (memo index << 2 | 3) when seen before, else (length << 3 | shared << 2 |
+  // kind code) and the code units; a shared one takes the next memo index.
   bool str_run(uint8_t tag, PyObject** items, size_t count) {
     for (size_t i = 0; i < count; ++i) {
       if (Py_TYPE(items[i]) != &PyUnicode_Type) return false;
@@ -406,23 +422,25 @@ class Encoder {
     out_.varint(count);
     for (size_t i = 0; i < count; ++i) {
       PyObject* item = items[i];
+      const bool shared = Py_REFCNT(item) > 1;
       uint32_t seen;
-      if (memo_.find(item, &seen)) {
+      if (shared && memo_.find(item, &seen)) {
         out_.varint((uint64_t(seen) << 2) | 3);
         continue;
       }
-      memo_.add(item);
+      if (shared) memo_.add(item);
       int kind = PyUnicode_KIND(item);
       size_t length = static_cast<size_t>(PyUnicode_GET_LENGTH(item));
       size_t bytes = length * static_cast<size_t>(kind);
       if (out_.segment_bytes() + bytes > kMaxMessageBytes) return fail(StatusCode::kNotShareable, size_error());
-      out_.varint((uint64_t(length) << 2) | static_cast<uint64_t>(kind_code(kind)));
+      out_.varint((uint64_t(length) << 3) | (uint64_t(shared) << 2) | static_cast<uint64_t>(kind_code(kind)));
       out_.raw(PyUnicode_DATA(item), bytes);
     }
     return true;
   }
 
-  // Each item: (memo index << 1 | 1) when seen before, else (length << 1) and the bytes.
+  // Each item: (memo index << 1 | 1) when seen before, else (length << 2 | shared << 1)
+  // and the bytes; a shared one takes the next memo index.
   bool bytes_run(uint8_t tag, PyObject** items, size_t count) {
     for (size_t i = 0; i < count; ++i) {
       if (Py_TYPE(items[i]) != &PyBytes_Type || PyBytes_GET_SIZE(items[i]) >= Py_ssize_t(kOutOfLineBytes)) {
@@ -433,48 +451,50 @@ class Encoder {
     out_.varint(count);
     for (size_t i = 0; i < count; ++i) {
       PyObject* item = items[i];
+      const bool shared = Py_REFCNT(item) > 1;
       uint32_t seen;
-      if (memo_.find(item, &seen)) {
+      if (shared && memo_.find(item, &seen)) {
         out_.varint((uint64_t(seen) << 1) | 1);
         continue;
       }
-      memo_.add(item);
+      if (shared) memo_.add(item);
       size_t size = static_cast<size_t>(PyBytes_GET_SIZE(item));
       if (out_.segment_bytes() + size > kMaxMessageBytes) return fail(StatusCode::kNotShareable, size_error());
-      out_.varint(uint64_t(size) << 1);
+      out_.varint((uint64_t(size) << 2) | (uint64_t(shared) << 1));
       out_.raw(PyBytes_AS_STRING(item), size);
     }
     return true;
   }
 
   // Tries the packed run the first item suggests. `error_` set means a hard failure.
-  bool packed(uint8_t offset, PyObject** items, size_t count, bool* failed) {
+  bool packed(uint8_t offset, uint8_t flag, PyObject** items, size_t count, bool* failed) {
     *failed = false;
     if (count == 0) return false;
     PyTypeObject* first = Py_TYPE(items[0]);
     bool done = false;
-    if (first == &PyLong_Type) done = int_run(kTagListInt + offset, items, count);
-    else if (first == &PyFloat_Type) done = float_run(kTagListFloat + offset, items, count);
-    else if (first == &PyUnicode_Type) done = str_run(kTagListStr + offset, items, count);
-    else if (first == &PyBytes_Type) done = bytes_run(kTagListBytes + offset, items, count);
+    if (first == &PyLong_Type) done = int_run((kTagListInt + offset) | flag, items, count);
+    else if (first == &PyFloat_Type) done = float_run((kTagListFloat + offset) | flag, items, count);
+    else if (first == &PyUnicode_Type) done = str_run((kTagListStr + offset) | flag, items, count);
+    else if (first == &PyBytes_Type) done = bytes_run((kTagListBytes + offset) | flag, items, count);
     *failed = !done && !error_.ok();
     return done;
   }
 
-  bool list(PyObject* obj, int depth) {
-    memo_.add(obj);
+  bool list(PyObject* obj, int depth, bool shared) {
+    if (shared) memo_.add(obj);
+    const uint8_t flag = shared ? kMemoFlag : 0;
     const size_t count = static_cast<size_t>(PyList_GET_SIZE(obj));
     bool failed;
-    if (packed(0, PySequence_Fast_ITEMS(obj), count, &failed)) return true;
+    if (packed(0, flag, PySequence_Fast_ITEMS(obj), count, &failed)) return true;
     if (failed) return false;
-    out_.byte(kTagList);
+    out_.byte(kTagList | flag);
     out_.varint(count);
     for (size_t i = 0; i < count; ++i) {
       // Re-read on every step: the pickle fallback runs Python code, which may resize
       // the list; the strong reference keeps the item alive while it is written.
       if (i >= static_cast<size_t>(PyList_GET_SIZE(obj))) return changed_size("list");
       PyRef item = PyRef::borrow(PyList_GET_ITEM(obj, i));
-      if (!value(item.get(), depth + 1)) return false;
+      if (!value(item.get(), depth + 1, 1)) return false;
     }
     if (count != static_cast<size_t>(PyList_GET_SIZE(obj))) return changed_size("list");
     return true;
@@ -497,24 +517,32 @@ class Encoder {
     return true;
   }
 
-  bool tuple(PyObject* obj, int depth) {
+  // An unshared tuple cannot be in a cycle (that would be a second reference).
+  bool tuple(PyObject* obj, int depth, bool shared) {
+    const uint8_t flag = shared ? kMemoFlag : 0;
     const size_t count = static_cast<size_t>(PyTuple_GET_SIZE(obj));
     bool failed;
-    if (packed(kTupleRun, PySequence_Fast_ITEMS(obj), count, &failed)) return memo_.add(obj), true;
+    if (packed(kTupleRun, flag, PySequence_Fast_ITEMS(obj), count, &failed)) {
+      if (shared) memo_.add(obj);
+      return true;
+    }
     if (failed) return false;
     const size_t header = out_.size;
-    out_.byte(kTagTuple);
+    out_.byte(kTagTuple | flag);
     out_.varint(count);
+    if (shared) ++open_immutables_;
     for (size_t i = 0; i < count; ++i) {
       if (!value(PyTuple_GET_ITEM(obj, i), depth + 1)) return false;
     }
+    if (!shared) return true;
+    --open_immutables_;
     return close_immutable(obj, header, kTagTupleRedo);
   }
 
-  bool dict(PyObject* obj, int depth) {
-    memo_.add(obj);
+  bool dict(PyObject* obj, int depth, bool shared) {
+    if (shared) memo_.add(obj);
     const size_t count = static_cast<size_t>(PyDict_GET_SIZE(obj));
-    out_.byte(kTagDict);
+    out_.byte(kTagDict | (shared ? kMemoFlag : 0));
     out_.varint(count);
     Py_ssize_t position = 0;
     PyObject* key;
@@ -525,25 +553,27 @@ class Encoder {
       // Strong references: writing either may run Python code (the pickle fallback).
       PyRef held_key = PyRef::borrow(key);
       PyRef held_item = PyRef::borrow(item);
-      if (!value(held_key.get(), depth + 1) || !value(held_item.get(), depth + 1)) return false;
+      if (!value(held_key.get(), depth + 1, 1) || !value(held_item.get(), depth + 1, 1)) return false;
       ++written;
     }
     if (written != count) return changed_size("dict");
     return true;
   }
 
-  bool set(PyObject* obj, int depth, bool frozen) {
-    if (!frozen) memo_.add(obj);
+  bool set(PyObject* obj, int depth, bool frozen, bool shared) {
+    if (!frozen && shared) memo_.add(obj);
     const size_t count = static_cast<size_t>(PySet_GET_SIZE(obj));
     const size_t header = out_.size;
-    out_.byte(frozen ? kTagFrozenSet : kTagSet);
+    out_.byte((frozen ? kTagFrozenSet : kTagSet) | (shared ? kMemoFlag : 0));
     out_.varint(count);
     PyRef iterator = PyRef::steal(PyObject_GetIter(obj));
     if (!iterator) return fail(StatusCode::kInternal, internal::fetch_error_text());
     size_t written = 0;
+    const bool open = frozen && shared;
+    if (open) ++open_immutables_;
     while (PyRef item = PyRef::steal(PyIter_Next(iterator.get()))) {
       if (written == count) return changed_size("set");
-      if (!value(item.get(), depth + 1)) return false;
+      if (!value(item.get(), depth + 1, 1)) return false;
       ++written;
     }
     if (PyErr_Occurred()) {  // "Set changed size during iteration"
@@ -551,13 +581,15 @@ class Encoder {
       return changed_size("set");
     }
     if (written != count) return changed_size("set");
-    return frozen ? close_immutable(obj, header, kTagFrozenSetRedo) : true;
+    if (!open) return true;
+    --open_immutables_;
+    return close_immutable(obj, header, kTagFrozenSetRedo);
   }
 
   bool fallback(PyObject* obj, bool takes_index) {
     if (std::shared_ptr<Shareable> shared = hooks_.as_shareable(obj)) {
       if (takes_index) memo_.add(obj);
-      out_.byte(kTagShareable);
+      out_.byte(kTagShareable | (takes_index ? kMemoFlag : 0));
       out_.varint(out_.shareables.size());
       out_.shareables.push_back(std::move(shared));
       return true;
@@ -565,7 +597,7 @@ class Encoder {
     std::string module, qualname;
     if (as_reference(obj, module, qualname)) {
       if (takes_index) memo_.add(obj);
-      out_.byte(kTagReference);
+      out_.byte(kTagReference | (takes_index ? kMemoFlag : 0));
       out_.varint(module.size());
       out_.raw(module.data(), module.size());
       out_.varint(qualname.size());
@@ -581,12 +613,14 @@ class Encoder {
     // only through that code, which never calls back into this encoder, so it is absent.
     if (takes_index) memo_.add(obj);
     const std::string& data = pickled.value();
-    return blob(kTagPickled, kTagPickledOut, data.data(), static_cast<Py_ssize_t>(data.size()));
+    return blob(kTagPickled, kTagPickledOut, data.data(), static_cast<Py_ssize_t>(data.size()),
+                takes_index ? kMemoFlag : 0);
   }
 
   Writer& out_;
   CodecHooks& hooks_;
   IdentityMemo memo_;
+  int open_immutables_ = 0;  // shared tuples and frozensets whose items are being written
   Status error_;
 };
 
@@ -687,7 +721,8 @@ class Decoder {
   PyObject* value(int depth) {
     uint8_t tag;
     if (!in_.byte(&tag)) return malformed("truncated");
-    const bool leaf_takes_index = depth > 0;
+    const bool takes_index = (tag & kMemoFlag) != 0;
+    tag &= ~kMemoFlag;
     switch (tag) {
       case kTagNone: Py_RETURN_NONE;
       case kTagTrue: Py_RETURN_TRUE;
@@ -727,7 +762,7 @@ class Decoder {
         uint64_t length;
         const uint8_t* data = in_.varint(&length) && length <= in_.left() ? in_.take(length * kind) : nullptr;
         if (data == nullptr) return malformed("str");
-        return leaf(PyUnicode_FromKindAndData(kind, data, static_cast<Py_ssize_t>(length)), leaf_takes_index);
+        return leaf(PyUnicode_FromKindAndData(kind, data, static_cast<Py_ssize_t>(length)), takes_index);
       }
       case kTagStrUtf8: {
         uint64_t size;
@@ -735,7 +770,7 @@ class Decoder {
         if (data == nullptr) return malformed("str");
         return leaf(PyUnicode_DecodeUTF8(reinterpret_cast<const char*>(data), static_cast<Py_ssize_t>(size),
                                          "surrogatepass"),
-                    leaf_takes_index);
+                    takes_index);
       }
       case kTagBytes:
       case kTagByteArray:
@@ -743,7 +778,7 @@ class Decoder {
         uint64_t size;
         const uint8_t* data = in_.varint(&size) ? in_.take(size) : nullptr;
         if (data == nullptr) return malformed("bytes");
-        return leaf(blob_object(tag, reinterpret_cast<const char*>(data), size), leaf_takes_index);
+        return leaf(blob_object(tag, reinterpret_cast<const char*>(data), size), takes_index);
       }
       case kTagBytesOut:
       case kTagByteArrayOut:
@@ -753,7 +788,7 @@ class Decoder {
         const Message::Payload& payload = message_.payload(index);
         uint8_t inline_tag = tag == kTagBytesOut ? kTagBytes : tag == kTagByteArrayOut ? kTagByteArray : kTagPickled;
         return leaf(blob_object(inline_tag, reinterpret_cast<const char*>(payload.data.get()), payload.size),
-                    leaf_takes_index);
+                    takes_index);
       }
       case kTagReference: {
         uint64_t module_size, qualname_size;
@@ -762,12 +797,12 @@ class Decoder {
         if (qualname == nullptr) return malformed("reference");
         return leaf(import_reference({reinterpret_cast<const char*>(module), module_size},
                                      {reinterpret_cast<const char*>(qualname), qualname_size}),
-                    leaf_takes_index);
+                    takes_index);
       }
       case kTagShareable: {
         uint64_t index;
         if (!in_.varint(&index) || index >= message_.shareable_count()) return malformed("shareable");
-        return leaf(hooks_.wrap_shareable(message_.shareable(index)), leaf_takes_index);
+        return leaf(hooks_.wrap_shareable(message_.shareable(index)), takes_index);
       }
       case kTagBackRef: {
         uint64_t index;
@@ -785,17 +820,17 @@ class Decoder {
       case kTagListInt:
       case kTagListFloat:
       case kTagListStr:
-      case kTagListBytes: return list(tag, depth);
+      case kTagListBytes: return list(tag, depth, takes_index);
       case kTagTuple:
       case kTagTupleInt:
       case kTagTupleFloat:
       case kTagTupleStr:
       case kTagTupleBytes:
-      case kTagTupleRedo: return tuple(tag, depth);
-      case kTagDict: return dict(depth);
+      case kTagTupleRedo: return tuple(tag, depth, takes_index);
+      case kTagDict: return dict(depth, takes_index);
       case kTagSet:
       case kTagFrozenSet:
-      case kTagFrozenSetRedo: return set(tag, depth);
+      case kTagFrozenSetRedo: return set(tag, depth, takes_index);
       default: return malformed("unknown tag");
     }
   }
@@ -852,12 +887,12 @@ class Decoder {
             item = Py_NewRef(memo_[header >> 2]);
           } else {
             int kind = unicode_kind(header & 3);
-            uint64_t length = header >> 2;
+            uint64_t length = header >> 3;
             const uint8_t* data = length <= in_.left() ? in_.take(length * kind) : nullptr;
             if (data == nullptr) return malformed("str run"), false;
             item = PyUnicode_FromKindAndData(kind, data, static_cast<Py_ssize_t>(length));
             if (item == nullptr) return false;
-            remember(item);
+            if (header & 4) remember(item);
           }
           set_item(i, item);
         }
@@ -872,11 +907,11 @@ class Decoder {
             if ((header >> 1) >= memo_.size()) return malformed("bytes run back-reference"), false;
             item = Py_NewRef(memo_[header >> 1]);
           } else {
-            const uint8_t* data = in_.take(header >> 1);
+            const uint8_t* data = in_.take(header >> 2);
             if (data == nullptr) return malformed("bytes run"), false;
-            item = PyBytes_FromStringAndSize(reinterpret_cast<const char*>(data), static_cast<Py_ssize_t>(header >> 1));
+            item = PyBytes_FromStringAndSize(reinterpret_cast<const char*>(data), static_cast<Py_ssize_t>(header >> 2));
             if (item == nullptr) return false;
-            remember(item);
+            if (header & 2) remember(item);
           }
           set_item(i, item);
         }
@@ -885,12 +920,12 @@ class Decoder {
     }
   }
 
-  PyObject* list(uint8_t tag, int depth) {
+  PyObject* list(uint8_t tag, int depth, bool takes_index) {
     uint64_t count;
     if (!in_.count(&count, 1)) return malformed("list size");
     PyRef list = PyRef::steal(PyList_New(static_cast<Py_ssize_t>(count)));
     if (!list) return nullptr;
-    remember(list.get());  // before its items: they may refer back to it
+    if (takes_index) remember(list.get());  // before its items: they may refer back to it
     PyObject* target = list.get();
     auto set_item = [target](size_t i, PyObject* item) { PyList_SET_ITEM(target, static_cast<Py_ssize_t>(i), item); };
     if (tag != kTagList) return run(tag, count, set_item) ? list.release() : nullptr;
@@ -902,7 +937,7 @@ class Decoder {
     return list.release();
   }
 
-  PyObject* tuple(uint8_t tag, int depth) {
+  PyObject* tuple(uint8_t tag, int depth, bool takes_index) {
     uint64_t count;
     if (!in_.count(&count, 1)) return malformed("tuple size");
     PyRef tuple = PyRef::steal(PyTuple_New(static_cast<Py_ssize_t>(count)));
@@ -919,7 +954,7 @@ class Decoder {
       }
     }
     if (tag == kTagTupleRedo) return redo();
-    remember(tuple.get());
+    if (takes_index) remember(tuple.get());
     return tuple.release();
   }
 
@@ -930,12 +965,12 @@ class Decoder {
     return Py_NewRef(memo_[index]);
   }
 
-  PyObject* dict(int depth) {
+  PyObject* dict(int depth, bool takes_index) {
     uint64_t count;
     if (!in_.count(&count, 2)) return malformed("dict size");
     PyRef dict = PyRef::steal(PyDict_New());
     if (!dict) return nullptr;
-    remember(dict.get());
+    if (takes_index) remember(dict.get());
     for (size_t i = 0; i < count; ++i) {
       PyRef key = PyRef::steal(value(depth + 1));
       if (!key) return nullptr;
@@ -945,19 +980,19 @@ class Decoder {
     return dict.release();
   }
 
-  PyObject* set(uint8_t tag, int depth) {
+  PyObject* set(uint8_t tag, int depth, bool takes_index) {
     uint64_t count;
     if (!in_.count(&count, 1)) return malformed("set size");
     PyRef set = PyRef::steal(tag == kTagSet ? PySet_New(nullptr) : PyFrozenSet_New(nullptr));
     if (!set) return nullptr;
-    if (tag == kTagSet) remember(set.get());
+    if (tag == kTagSet && takes_index) remember(set.get());
     for (size_t i = 0; i < count; ++i) {
       PyRef item = PyRef::steal(value(depth + 1));
       // PySet_Add fills a brand-new frozenset too, before anything else sees it.
       if (!item || PySet_Add(set.get(), item.get()) < 0) return nullptr;
     }
     if (tag == kTagFrozenSetRedo) return redo();
-    if (tag == kTagFrozenSet) remember(set.get());
+    if (tag == kTagFrozenSet && takes_index) remember(set.get());
     return set.release();
   }
 
@@ -1016,7 +1051,8 @@ class TreeReader {
   std::optional<Value> value(int depth) {
     uint8_t tag;
     if (!in_.byte(&tag) || depth > kMaxNestingDepth) return std::nullopt;
-    const bool leaf_takes_index = depth > 0;
+    const bool takes_index = (tag & kMemoFlag) != 0;
+    tag &= ~kMemoFlag;
     switch (tag) {
       case kTagNone: return Value::None();
       case kTagTrue: return Value::Bool(true);
@@ -1048,7 +1084,7 @@ class TreeReader {
         uint64_t length;
         const uint8_t* data = in_.varint(&length) && length <= in_.left() ? in_.take(length * kind) : nullptr;
         if (data == nullptr) return std::nullopt;
-        return leaf(Value::Str(code_units_to_utf8(data, length, kind)), leaf_takes_index);
+        return leaf(Value::Str(code_units_to_utf8(data, length, kind)), takes_index);
       }
       case kTagStrUtf8:
       case kTagBytes:
@@ -1056,7 +1092,7 @@ class TreeReader {
       case kTagPickled: {
         std::optional<std::string> data = bytes();
         if (!data) return std::nullopt;
-        return leaf(blob_value(tag, std::move(*data)), leaf_takes_index);
+        return leaf(blob_value(tag, std::move(*data)), takes_index);
       }
       case kTagBytesOut:
       case kTagByteArrayOut:
@@ -1066,18 +1102,18 @@ class TreeReader {
         const Message::Payload& payload = message_.payload(index);
         uint8_t inline_tag = tag == kTagBytesOut ? kTagBytes : tag == kTagByteArrayOut ? kTagByteArray : kTagPickled;
         return leaf(blob_value(inline_tag, std::string(reinterpret_cast<const char*>(payload.data.get()), payload.size)),
-                    leaf_takes_index);
+                    takes_index);
       }
       case kTagReference: {
         std::optional<std::string> module = bytes();
         std::optional<std::string> qualname = module ? bytes() : std::nullopt;
         if (!qualname) return std::nullopt;
-        return leaf(Value::Reference(std::move(*module), std::move(*qualname)), leaf_takes_index);
+        return leaf(Value::Reference(std::move(*module), std::move(*qualname)), takes_index);
       }
       case kTagShareable: {
         uint64_t index;
         if (!in_.varint(&index) || index >= message_.shareable_count()) return std::nullopt;
-        return leaf(Value::Shared(message_.shareable(index)), leaf_takes_index);
+        return leaf(Value::Shared(message_.shareable(index)), takes_index);
       }
       case kTagBackRef: {
         uint64_t index;
@@ -1091,11 +1127,11 @@ class TreeReader {
       case kTagListBytes:
       case kTagSet: {
         size_t slot = memo_.size();
-        memo_.emplace_back();  // in progress: a reference to it now is a cycle
+        if (takes_index) memo_.emplace_back();  // in progress: a reference to it now is a cycle
         std::optional<std::vector<Value>> items = tag == kTagSet ? sequence(kTagList, depth) : sequence(tag, depth);
         if (!items) return std::nullopt;
         Value done = tag == kTagSet ? Value::Set(std::move(*items)) : Value::List(std::move(*items));
-        memo_[slot] = done;
+        if (takes_index) memo_[slot] = done;
         return done;
       }
       case kTagTuple:
@@ -1116,12 +1152,12 @@ class TreeReader {
           return memo_[index] ? *memo_[index] : cycle();
         }
         Value done = frozenset ? Value::FrozenSet(std::move(*items)) : Value::Tuple(std::move(*items));
-        memo_.emplace_back(done);
+        if (takes_index) memo_.emplace_back(done);
         return done;
       }
       case kTagDict: {
         size_t slot = memo_.size();
-        memo_.emplace_back();
+        if (takes_index) memo_.emplace_back();
         uint64_t count;
         if (!in_.count(&count, 2)) return std::nullopt;
         std::vector<Value> items;
@@ -1132,7 +1168,7 @@ class TreeReader {
           items.push_back(std::move(*item));
         }
         Value done = Value::Dict(std::move(items));
-        memo_[slot] = done;
+        if (takes_index) memo_[slot] = done;
         return done;
       }
       default: return std::nullopt;
@@ -1198,12 +1234,13 @@ class TreeReader {
           continue;
         }
         int kind = is_str ? unicode_kind(header & 3) : 1;
-        uint64_t length = is_str ? header >> 2 : header >> 1;
+        uint64_t length = is_str ? header >> 3 : header >> 2;
+        bool item_takes_index = is_str ? (header & 4) != 0 : (header & 2) != 0;
         const uint8_t* data = length <= in_.left() ? in_.take(length * kind) : nullptr;
         if (data == nullptr) return std::nullopt;
         Value item = is_str ? Value::Str(code_units_to_utf8(data, length, kind))
                             : Value::Bytes(std::string(reinterpret_cast<const char*>(data), length));
-        memo_.emplace_back(item);
+        if (item_takes_index) memo_.emplace_back(item);
         items.push_back(std::move(item));
       }
     }
@@ -1410,8 +1447,8 @@ Value::Kind segment_kind(const Message& message, size_t segment) {
       Kind::kReference, Kind::kPickled, Kind::kPickled, Kind::kShareable, Kind::kCycle,
   };
   const uint8_t* begin = message.segment_begin(segment);
-  if (begin == message.segment_end(segment) || *begin >= kTagCount) return Kind::kNone;
-  return kKinds[*begin];
+  if (begin == message.segment_end(segment) || (*begin & ~kMemoFlag) >= kTagCount) return Kind::kNone;
+  return kKinds[*begin & ~kMemoFlag];
 }
 
 std::string_view segment_bytes(const Message& message, size_t segment) {
