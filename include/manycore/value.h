@@ -70,6 +70,11 @@ class Value {
   };
 
   Value() = default;
+  Value(const Value& other);
+  Value& operator=(const Value& other);
+  Value(Value&&) noexcept = default;
+  Value& operator=(Value&&) noexcept = default;
+  ~Value();
   static Value None() { return Value(Kind::kNone); }
   static Value Bool(bool b) { Value v(Kind::kBool); v.int_ = b; return v; }
   static Value Int(int64_t i) { Value v(Kind::kInt); v.int_ = i; return v; }
@@ -90,7 +95,7 @@ class Value {
   // An object found by importing `module` and walking the dotted `qualname`.
   static Value Reference(std::string module, std::string qualname) {
     Value v = WithText(Kind::kReference, std::move(module));
-    v.qualname_ = std::move(qualname);
+    v.heavy_->qualname = std::move(qualname);
     return v;
   }
   // What a tree read from an encoded Value holds where a container refers back to
@@ -98,7 +103,8 @@ class Value {
   static Value Cycle() { return Value(Kind::kCycle); }
   static Value Shared(std::shared_ptr<Shareable> object) {
     Value v(Kind::kShareable);
-    v.shared_ = std::move(object);
+    v.heavy_ = std::make_unique<Heavy>();
+    v.heavy_->shared = std::move(object);
     return v;
   }
 
@@ -112,12 +118,12 @@ class Value {
   double imag() const { return tree().imag_; }
   // kStr (UTF-8, surrogates kept), kBytes, kByteArray, kBigInt (hex), kPickled,
   // kReference (the module name).
-  const std::string& text() const { return tree().text_; }
-  const std::string& qualname() const { return tree().qualname_; }
-  const std::vector<Value>& items() const { return tree().items_; }
+  const std::string& text() const { return tree().heavy().text; }
+  const std::string& qualname() const { return tree().heavy().qualname; }
+  const std::vector<Value>& items() const { return tree().heavy().items; }
   // Turns an encoded Value into its tree form first.
   std::vector<Value>& items();
-  const std::shared_ptr<Shareable>& shared() const { return tree().shared_; }
+  const std::shared_ptr<Shareable>& shared() const { return tree().heavy().shared; }
 
   // The encoded form's message and segment (null message for a tree).
   bool encoded() const { return message_ != nullptr; }
@@ -135,17 +141,33 @@ class Value {
   explicit Value(Kind kind) : kind_(kind) {}
   // This Value itself (a tree), or the tree read from its segment (kept in tree_).
   const Value& tree() const;
-  static Value WithText(Kind kind, std::string text) { Value v(kind); v.text_ = std::move(text); return v; }
-  static Value WithItems(Kind kind, std::vector<Value> items) { Value v(kind); v.items_ = std::move(items); return v; }
+  static Value WithText(Kind kind, std::string text) {
+    Value v(kind);
+    v.heavy_ = std::make_unique<Heavy>();
+    v.heavy_->text = std::move(text);
+    return v;
+  }
+  static Value WithItems(Kind kind, std::vector<Value> items) {
+    Value v(kind);
+    v.heavy_ = std::make_unique<Heavy>();
+    v.heavy_->items = std::move(items);
+    return v;
+  }
+  // What only some kinds hold, kept out of line so that a Value stays small: the
+  // encoded form (what queues and pools carry, one per item) is a few words.
+  struct Heavy {
+    std::string text;
+    std::string qualname;
+    std::vector<Value> items;
+    std::shared_ptr<Shareable> shared;
+  };
+  const Heavy& heavy() const;
 
   Kind kind_ = Kind::kNone;
   int64_t int_ = 0;
   double real_ = 0.0;
   double imag_ = 0.0;
-  std::string text_;
-  std::string qualname_;
-  std::vector<Value> items_;
-  std::shared_ptr<Shareable> shared_;
+  std::unique_ptr<Heavy> heavy_;  // null when empty
   // Encoded form: the message and the segment; tree_ caches what the readers read.
   std::shared_ptr<const Message> message_;
   size_t segment_ = 0;

@@ -160,8 +160,11 @@ using Writer = MessageBuilder::Writer;
 // outgrows its inline slots.
 class IdentityMemo {
  public:
-  IdentityMemo() { std::memset(inline_slots_, 0, sizeof inline_slots_); }
+  // The inline slots are cleared on the first add: most segments (a task's int, a
+  // record nobody else holds) never add anything, and they pay nothing.
+  IdentityMemo() = default;
   ~IdentityMemo() {
+    if (count_ == 0) return;
     for (size_t i = 0; i <= mask_; ++i) Py_XDECREF(slots_[i].key);
     if (slots_ != inline_slots_) delete[] slots_;
   }
@@ -180,6 +183,7 @@ class IdentityMemo {
   }
   // Gives key the next index. The caller knows it is absent.
   void add(PyObject* key) {
+    if (count_ == 0) std::memset(inline_slots_, 0, sizeof inline_slots_);
     if (2 * (count_ + 1) > mask_ + 1) grow();
     insert(slots_, mask_, key, next_index_++);
     Py_INCREF(key);

@@ -102,6 +102,28 @@ CodecHooks& internal::current_codec_hooks() {
 }
 
 
+Value::Value(const Value& other)
+    : kind_(other.kind_),
+      int_(other.int_),
+      real_(other.real_),
+      imag_(other.imag_),
+      heavy_(other.heavy_ ? std::make_unique<Heavy>(*other.heavy_) : nullptr),
+      message_(other.message_),
+      segment_(other.segment_),
+      tree_(other.tree_) {}
+
+Value& Value::operator=(const Value& other) {
+  if (this != &other) *this = Value(other);
+  return *this;
+}
+
+Value::~Value() = default;
+
+const Value::Heavy& Value::heavy() const {
+  static const Heavy* const empty = new Heavy();  // never destroyed: read at exit too
+  return heavy_ ? *heavy_ : *empty;
+}
+
 Value Value::Encoded(std::shared_ptr<const Message> message, size_t segment) {
   Value value;
   value.message_ = std::move(message);
@@ -124,7 +146,8 @@ std::vector<Value>& Value::items() {
     Value tree_form = tree();
     *this = std::move(tree_form);
   }
-  return items_;
+  if (!heavy_) heavy_ = std::make_unique<Heavy>();
+  return heavy_->items;
 }
 
 size_t Value::payload_size() const {
@@ -136,16 +159,17 @@ size_t Value::payload_size() const {
     }
     return size;
   }
-  size_t size = sizeof(Value) + text_.size() + qualname_.size();
-  for (const Value& item : items_) size += item.payload_size();
+  size_t size = sizeof(Value) + heavy().text.size() + heavy().qualname.size();
+  for (const Value& item : heavy().items) size += item.payload_size();
   return size;
 }
 
 bool Value::operator==(const Value& other) const {
   const Value& a = tree();
   const Value& b = other.tree();
-  return a.kind_ == b.kind_ && a.int_ == b.int_ && a.real_ == b.real_ && a.imag_ == b.imag_ && a.text_ == b.text_ &&
-         a.qualname_ == b.qualname_ && a.items_ == b.items_ && a.shared_ == b.shared_;
+  return a.kind_ == b.kind_ && a.int_ == b.int_ && a.real_ == b.real_ && a.imag_ == b.imag_ &&
+         a.heavy().text == b.heavy().text && a.heavy().qualname == b.heavy().qualname &&
+         a.heavy().items == b.heavy().items && a.heavy().shared == b.heavy().shared;
 }
 
 void install_codec_hooks(CodecHooks* hooks) {
