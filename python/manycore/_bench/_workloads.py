@@ -37,3 +37,16 @@ def plus_one(x):
 def echo(data):
     """Returns its argument: `bench pool` sends 1 MiB bytes each way through it."""
     return data
+
+
+def int_list(n):
+    """A fresh list of n ints: the result of each of `bench data`'s ten pool tasks."""
+    return list(range(n))
+
+
+def size_of(data):
+    """len(data), or 0 for values without one: `bench data`'s one-way task (the result is tiny)."""
+    try:
+        return len(data)
+    except TypeError:
+        return 0
