@@ -14,6 +14,10 @@
 //   through others) arrive as the same cycles.
 // - Lists and tuples of int (int64), float, str or bytes are written as packed runs (no
 //   tag per item).
+// - A large payload is copied into a buffer that was already used when one is free:
+//   up to kReusedPayloadBytes of freed payload buffers are kept, since a copy into
+//   memory whose pages are mapped costs a fraction of one into fresh memory (the
+//   destination object's own fresh copy is the one copy that cannot be avoided).
 // - The stream holds no PyObject*: a Message may be built under one interpreter's GIL,
 //   read under any other's, and destroyed on any thread with no GIL.
 //
@@ -46,11 +50,16 @@ inline constexpr int kMaxNestingDepth = 2000;
 inline constexpr uint64_t kMaxMessageBytes = uint64_t(1) << 36;  // 64 GiB
 // bytes/bytearray payloads of this size or more are kept out of line.
 inline constexpr size_t kOutOfLineBytes = 64 * 1024;
+// Freed payload buffers of 1 MiB or more are kept for reuse, up to this many bytes.
+inline constexpr size_t kReusedPayloadBytes = size_t(128) << 20;
 
-struct FreeDeleter {
-  void operator()(uint8_t* data) const { std::free(data); }
+// Frees a malloc'd buffer, or gives a large payload buffer (reusable_capacity > 0) back
+// to the codec's bounded pool of reusable buffers (see codec.cc).
+struct BufferDeleter {
+  size_t reusable_capacity = 0;
+  void operator()(uint8_t* data) const;
 };
-using ByteBuffer = std::unique_ptr<uint8_t, FreeDeleter>;
+using ByteBuffer = std::unique_ptr<uint8_t, BufferDeleter>;
 
 class Message {
  public:

@@ -23,6 +23,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <utility>
@@ -63,6 +64,63 @@ std::string size_error() {
 }
 
 }  // namespace
+
+// ---- reusable payload buffers ----------------------------------------------------------
+
+namespace {
+
+constexpr size_t kReusableFrom = size_t(1) << 20;
+
+// Process-wide, C++ only. `mutex` guards `free` and `bytes`; it is held only to push
+// or pop, never while copying.
+struct PayloadPool {
+  std::mutex mutex;
+  std::vector<std::pair<uint8_t*, size_t>> free;  // guarded by mutex: (buffer, capacity)
+  size_t bytes = 0;                               // guarded by mutex
+};
+
+PayloadPool& payload_pool() {
+  static PayloadPool* pool = new PayloadPool();  // never destroyed: messages may die at exit
+  return *pool;
+}
+
+// A buffer of at least `size` bytes: a freed one whose capacity fits (at most twice the
+// size, so a small payload never pins a large buffer), else a new one.
+ByteBuffer take_payload_buffer(size_t size) {
+  if (size >= kReusableFrom) {
+    PayloadPool& pool = payload_pool();
+    std::lock_guard lock(pool.mutex);
+    for (size_t i = 0; i < pool.free.size(); ++i) {
+      auto [data, capacity] = pool.free[i];
+      if (capacity >= size && capacity / 2 <= size) {
+        pool.free.erase(pool.free.begin() + static_cast<std::ptrdiff_t>(i));
+        pool.bytes -= capacity;
+        return ByteBuffer(data, BufferDeleter{capacity});
+      }
+    }
+  }
+  return ByteBuffer(static_cast<uint8_t*>(std::malloc(size)), BufferDeleter{size >= kReusableFrom ? size : 0});
+}
+
+}  // namespace
+
+void BufferDeleter::operator()(uint8_t* data) const {
+  if (data == nullptr) return;
+  if (reusable_capacity >= kReusableFrom && reusable_capacity <= kReusedPayloadBytes) {
+    PayloadPool& pool = payload_pool();
+    std::unique_lock lock(pool.mutex);
+    // Full: drop the oldest buffers first (the newest is the likeliest to fit the next).
+    while (pool.bytes + reusable_capacity > kReusedPayloadBytes && !pool.free.empty()) {
+      std::free(pool.free.front().first);
+      pool.bytes -= pool.free.front().second;
+      pool.free.erase(pool.free.begin());
+    }
+    pool.free.emplace_back(data, reusable_capacity);
+    pool.bytes += reusable_capacity;
+    return;
+  }
+  std::free(data);
+}
 
 // ---- MessageBuilder::Writer: the stream being written and its side vectors ---------
 
@@ -106,7 +164,7 @@ struct MessageBuilder::Writer {
       return true;
     }
     Message::Payload payload;
-    payload.data.reset(static_cast<uint8_t*>(std::malloc(count)));
+    payload.data = take_payload_buffer(count);
     if (!payload.data) return false;
     std::memcpy(payload.data.get(), bytes, count);
     payload.size = count;
@@ -1389,6 +1447,16 @@ namespace internal {
 
 namespace {
 
+PyObject* decode_segment_with_gc(const Message& message, size_t segment, CodecHooks& hooks) {
+  Decoder decoder(message, Reader(message.segment_begin(segment), message.segment_end(segment)), hooks);
+  PyObject* result = decoder.value(0);
+  if (result != nullptr && !decoder.finished()) {
+    Py_DECREF(result);
+    return malformed("trailing bytes");
+  }
+  return result;
+}
+
 template <typename Write>
 Status write_segment(Writer& writer, Write write) {
   const size_t payloads = writer.payloads.size();
@@ -1420,14 +1488,17 @@ Status encode_tree_segment(Writer& writer, const Value& tree) {
 }
 
 PyObject* decode_segment(const Message& message, size_t segment, CodecHooks& hooks) {
-  Decoder decoder(message, Reader(message.segment_begin(segment), message.segment_end(segment)), hooks);
-  PyObject* result = decoder.value(0);
-  if (result != nullptr && !decoder.finished()) {
-    Py_DECREF(result);
-    return malformed("trailing bytes");
-  }
+  // Everything a decoder creates stays reachable until it returns, so a collection
+  // meanwhile frees nothing; building 100k records would still trigger dozens of them,
+  // the older generations traversing all that was built so far. Paused for large
+  // segments only (PyGC_Disable is per interpreter and cheap, but not free).
+  const bool pause_gc = message.segment_end(segment) - message.segment_begin(segment) >= 64 * 1024 && PyGC_IsEnabled();
+  if (pause_gc) PyGC_Disable();
+  PyObject* result = decode_segment_with_gc(message, segment, hooks);
+  if (pause_gc) PyGC_Enable();
   return result;
 }
+
 
 Value segment_to_tree(const Message& message, size_t segment) {
   TreeReader reader(message, Reader(message.segment_begin(segment), message.segment_end(segment)));
