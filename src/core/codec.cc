@@ -21,6 +21,7 @@
 // the list); so mutable containers inside a shared tuple being written are memoized
 // as well, which ends that second pass at the list, as pickle's memo does.
 #include <algorithm>
+#include <atomic>
 #include <cstdio>
 #include <cstring>
 #include <mutex>
@@ -151,6 +152,12 @@ struct MessageBuilder::Writer {
     size += count;
   }
   void float64(double value) { raw(&value, sizeof value); }
+  // Pads so that 2- and 4-byte code units start at an address of their alignment (the
+  // buffer is malloc-aligned, and so is the finished message's): the decoder hands
+  // them to PyUnicode_FromKindAndData, which reads them as Py_UCS2/Py_UCS4.
+  void align(int unit) {
+    while (size % static_cast<size_t>(unit) != 0) byte(0);
+  }
   // Bytes of the current segment so far.
   uint64_t segment_bytes() const { return size - segment_start + segment_payload_bytes; }
 
@@ -329,9 +336,13 @@ bool as_reference(PyObject* obj, std::string& module, std::string& qualname) {
   return true;
 }
 
+// Process-wide, for `bench data` only (see internal::set_identity_tracking).
+std::atomic<bool> identity_tracking{true};
+
 class Encoder {
  public:
-  Encoder(Writer& writer, CodecHooks& hooks) : out_(writer), hooks_(hooks) {}
+  Encoder(Writer& writer, CodecHooks& hooks)
+      : out_(writer), hooks_(hooks), tracking_(identity_tracking.load(std::memory_order_relaxed)) {}
 
   // False with error() set on failure. `held` counts the references the caller took
   // itself for the time of the call (they do not make obj shared).
@@ -351,8 +362,9 @@ class Encoder {
       out_.float64(PyComplex_ImagAsDouble(obj));
       return true;
     }
-    const bool shared = Py_REFCNT(obj) > 1 + held ||
-                        (open_immutables_ > 0 && (type == &PyList_Type || type == &PyDict_Type || type == &PySet_Type));
+    const bool shared = tracking_ && (Py_REFCNT(obj) > 1 + held ||
+                                      (open_immutables_ > 0 &&
+                                       (type == &PyList_Type || type == &PyDict_Type || type == &PySet_Type)));
     uint32_t seen;
     if (shared && memo_.find(obj, &seen)) {
       out_.byte(kTagBackRef);
@@ -425,6 +437,7 @@ class Encoder {
     if (out_.segment_bytes() + bytes > kMaxMessageBytes) return fail(StatusCode::kNotShareable, size_error());
     out_.byte(static_cast<uint8_t>((first_tag + kind_code(kind)) | flag));
     out_.varint(length);
+    out_.align(kind);
     out_.raw(PyUnicode_DATA(obj), bytes);
     return true;
   }
@@ -484,7 +497,7 @@ class Encoder {
     out_.varint(count);
     for (size_t i = 0; i < count; ++i) {
       PyObject* item = items[i];
-      const bool shared = Py_REFCNT(item) > 1;
+      const bool shared = tracking_ && Py_REFCNT(item) > 1;
       uint32_t seen;
       if (shared && memo_.find(item, &seen)) {
         out_.varint((uint64_t(seen) << 2) | 3);
@@ -496,6 +509,7 @@ class Encoder {
       size_t bytes = length * static_cast<size_t>(kind);
       if (out_.segment_bytes() + bytes > kMaxMessageBytes) return fail(StatusCode::kNotShareable, size_error());
       out_.varint((uint64_t(length) << 3) | (uint64_t(shared) << 2) | static_cast<uint64_t>(kind_code(kind)));
+      out_.align(kind);
       out_.raw(PyUnicode_DATA(item), bytes);
     }
     return true;
@@ -513,7 +527,7 @@ class Encoder {
     out_.varint(count);
     for (size_t i = 0; i < count; ++i) {
       PyObject* item = items[i];
-      const bool shared = Py_REFCNT(item) > 1;
+      const bool shared = tracking_ && Py_REFCNT(item) > 1;
       uint32_t seen;
       if (shared && memo_.find(item, &seen)) {
         out_.varint((uint64_t(seen) << 1) | 1);
@@ -681,6 +695,7 @@ class Encoder {
 
   Writer& out_;
   CodecHooks& hooks_;
+  const bool tracking_;
   IdentityMemo memo_;
   int open_immutables_ = 0;  // shared tuples and frozensets whose items are being written
   Status error_;
@@ -747,6 +762,14 @@ class Reader {
     if (left() < 8) return false;
     std::memcpy(value, at_, 8);
     at_ += 8;
+    return true;
+  }
+  // Skips the encoder's padding before code units of `unit` bytes.
+  bool align(int unit) {
+    while (reinterpret_cast<uintptr_t>(at_) % static_cast<uintptr_t>(unit) != 0) {
+      if (at_ == end_) return false;
+      ++at_;
+    }
     return true;
   }
   // `count` bytes at the current position (consumed), or nullptr past the end.
@@ -822,7 +845,8 @@ class Decoder {
       case kTagStr4: {
         int kind = unicode_kind(tag - kTagStr1);
         uint64_t length;
-        const uint8_t* data = in_.varint(&length) && length <= in_.left() ? in_.take(length * kind) : nullptr;
+        const uint8_t* data =
+            in_.varint(&length) && in_.align(kind) && length <= in_.left() ? in_.take(length * kind) : nullptr;
         if (data == nullptr) return malformed("str");
         return leaf(PyUnicode_FromKindAndData(kind, data, static_cast<Py_ssize_t>(length)), takes_index);
       }
@@ -950,7 +974,7 @@ class Decoder {
           } else {
             int kind = unicode_kind(header & 3);
             uint64_t length = header >> 3;
-            const uint8_t* data = length <= in_.left() ? in_.take(length * kind) : nullptr;
+            const uint8_t* data = in_.align(kind) && length <= in_.left() ? in_.take(length * kind) : nullptr;
             if (data == nullptr) return malformed("str run"), false;
             item = PyUnicode_FromKindAndData(kind, data, static_cast<Py_ssize_t>(length));
             if (item == nullptr) return false;
@@ -1144,7 +1168,8 @@ class TreeReader {
       case kTagStr4: {
         int kind = unicode_kind(tag - kTagStr1);
         uint64_t length;
-        const uint8_t* data = in_.varint(&length) && length <= in_.left() ? in_.take(length * kind) : nullptr;
+        const uint8_t* data =
+            in_.varint(&length) && in_.align(kind) && length <= in_.left() ? in_.take(length * kind) : nullptr;
         if (data == nullptr) return std::nullopt;
         return leaf(Value::Str(code_units_to_utf8(data, length, kind)), takes_index);
       }
@@ -1298,7 +1323,7 @@ class TreeReader {
         int kind = is_str ? unicode_kind(header & 3) : 1;
         uint64_t length = is_str ? header >> 3 : header >> 2;
         bool item_takes_index = is_str ? (header & 4) != 0 : (header & 2) != 0;
-        const uint8_t* data = length <= in_.left() ? in_.take(length * kind) : nullptr;
+        const uint8_t* data = in_.align(kind) && length <= in_.left() ? in_.take(length * kind) : nullptr;
         if (data == nullptr) return std::nullopt;
         Value item = is_str ? Value::Str(code_units_to_utf8(data, length, kind))
                             : Value::Bytes(std::string(reinterpret_cast<const char*>(data), length));
@@ -1482,6 +1507,8 @@ Status encode_segment(Writer& writer, PyObject* obj, CodecHooks& hooks) {
     return ok ? Status() : encoder.take_error();
   });
 }
+
+void set_identity_tracking(bool on) { identity_tracking.store(on, std::memory_order_relaxed); }
 
 Status encode_tree_segment(Writer& writer, const Value& tree) {
   return write_segment(writer, [&]() -> Status { return TreeWriter(writer).value(tree, 0); });

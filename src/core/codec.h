@@ -42,6 +42,11 @@ std::string type_name_of(PyObject* obj);
 
 // Encodes obj as the next segment of the builder's message.
 Status encode_segment(MessageBuilder::Writer& writer, PyObject* obj, CodecHooks& hooks);
+// For `bench data` only: with tracking off, no object enters the memo (shared objects
+// are copied per path, cycles hit the nesting limit), which measures what identity
+// tracking costs the acyclic case. Process-wide; on by default.
+void set_identity_tracking(bool on);
+
 // Encodes a tree Value as the next segment.
 Status encode_tree_segment(MessageBuilder::Writer& writer, const Value& tree);
 

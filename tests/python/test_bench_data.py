@@ -44,6 +44,11 @@ def test_pool_and_identity_sections(report):
     assert {row["model"] for row in report["pool"]} == {"sequential", "manycore_pool", "process_pool"}
     assert all(row["identity_kept"] for row in report["identity"])
     assert report["errors"] == []
+    assert {row["case"] for row in report["tracking"]} == {"ints", "records", "strs"}
+    assert all(row["on"]["best_s"] > 0 and row["off"]["best_s"] > 0 for row in report["tracking"])
+    assert [row["label"] for row in report["streaming"]] == [
+        "InterpreterPoolExecutor.map", "InterpreterPoolExecutor.map(buffersize=8)", "Pool.imap"]
+    assert all(0 < row["first_s"] <= row["total_s"] for row in report["streaming"])
     names = [target["name"] for target in report["targets"]]
     assert any("ProcessPoolExecutor" in name for name in names) and any("identity" in name for name in names)
 

@@ -2,6 +2,7 @@
 
 import collections
 import math
+import os
 import socket
 import threading
 
@@ -308,3 +309,11 @@ def test_a_dag_of_shared_children_stays_linear(send):
         result = result[0]
         depth += 1
     assert depth == 40
+
+
+@pytest.mark.skipif(not os.environ.get("MANYCORE_BIGMEM"), reason="needs ~3 GiB of memory: set MANYCORE_BIGMEM=1")
+def test_a_1_gib_bytes_object_goes_through(interp):
+    data = bytes(1 << 30)
+    assert interp.call(len, data) == 1 << 30
+    back = _core.roundtrip(data)
+    assert len(back) == 1 << 30 and back[:8] == back[-8:] == bytes(8)

@@ -22,7 +22,10 @@ Cases: 1M ints, 1M floats, 100k short str, a dict of 100k str -> int, 100k recor
 (dicts of 5 fields: int, str, float, tuple, bool), a 20-level DAG whose two children
 are the same list, 64 MiB of bytes; then ten Pool tasks that each return a 1M-int list
 (manycore.Pool vs ProcessPoolExecutor vs sequential, with the peak RSS of the process
-tree), and the identity cases (the DAG and a self-containing dict).
+tree), and the identity cases (the DAG and a self-containing dict); what identity
+tracking costs the acyclic case (``_core.roundtrip`` with tracking on and off); and a
+streaming map over 100 MB of log chunks (time to the first result and to the end:
+``InterpreterPoolExecutor.map`` with and without ``buffersize``, ``Pool.imap``).
 """
 
 import argparse
@@ -36,7 +39,7 @@ import time
 import manycore
 
 from . import common
-from ._workloads import echo, int_list, size_of, warm_up
+from ._workloads import count_lines, echo, int_list, size_of, warm_up
 
 SUMMARY = "data: values to an interpreter and back vs pickle, a process pool and the stdlib queues, with peak RSS"
 POOL_TASKS = 10
@@ -227,11 +230,66 @@ def measure_pool(scale, repeat, errors):
     return rows
 
 
+def measure_tracking(scale, repeat):
+    """_core.roundtrip (encode + decode, no thread hop) with identity tracking on and off."""
+    from manycore import _core
+    rows = []
+    values = [("ints", list(range(max(1, int(1_000_000 * scale))))),
+              ("records", _records(max(1, int(100_000 * scale)))),
+              ("strs", [f"item-{i}" for i in range(max(1, int(100_000 * scale)))])]
+    for key, value in values:
+        row = {"case": key}
+        try:
+            for setting in (True, False, True):  # on, off, on again: the better "on" counts
+                _core._set_identity_tracking(setting)
+                timing = _best(lambda: _core.roundtrip(value), repeat)
+                name = "on" if setting else "off"
+                if name not in row or timing["best_s"] < row[name]["best_s"]:
+                    row[name] = timing
+        finally:
+            _core._set_identity_tracking(True)
+        rows.append(row)
+    return rows
+
+
+def measure_streaming(scale, repeat):
+    """First result and whole map over ~100 MB of log chunks (each ~100 kB of text)."""
+    line = "2026-12-02T04:00:00Z INFO request handled in 3 ms path=/api/items status=200\n"
+    chunk = line * max(1, 100_000 // len(line))
+    chunks = [chunk] * max(2, int(1000 * scale))
+    expected = chunk.count("\n") * len(chunks)
+    rows = []
+
+    def run(label, start_map):
+        best_first, best_total = None, None
+        for _ in range(repeat):
+            start = time.perf_counter()
+            results = start_map()
+            total = next(results)
+            first = time.perf_counter() - start
+            total += sum(results)
+            elapsed = time.perf_counter() - start
+            if total != expected:
+                raise RuntimeError(f"{label}: wrong result")
+            best_first = first if best_first is None else min(best_first, first)
+            best_total = elapsed if best_total is None else min(best_total, elapsed)
+        rows.append({"label": label, "first_s": best_first, "total_s": best_total})
+
+    with manycore.InterpreterPoolExecutor(POOL_WORKERS) as executor:
+        list(executor.map(warm_up, [0.0] * POOL_WORKERS))
+        run("InterpreterPoolExecutor.map", lambda: executor.map(count_lines, chunks))
+        run("InterpreterPoolExecutor.map(buffersize=8)", lambda: executor.map(count_lines, chunks, buffersize=8))
+    with manycore.Pool(POOL_WORKERS) as pool:
+        pool.map(warm_up, [0.0] * POOL_WORKERS)
+        run("Pool.imap", lambda: pool.imap(count_lines, chunks))
+    return rows
+
+
 def _ratio(ours, theirs):
     return None if ours is None or theirs is None else theirs / ours
 
 
-def evaluate_targets(rows, pool_rows, identity_rows):
+def evaluate_targets(rows, pool_rows, identity_rows, tracking_rows=(), streaming_rows=()):
     targets = []
 
     def target(name, ratio, threshold):
@@ -261,6 +319,14 @@ def evaluate_targets(rows, pool_rows, identity_rows):
     for row in identity_rows:
         ratio = TARGET_IDENTITY_MS / (1000 * row["round_trip"]["best_s"]) if row["identity_kept"] else 0.0
         target(f"{row['case']}: round trip under {TARGET_IDENTITY_MS:g} ms with identity kept", ratio, 1.0)
+    for row in tracking_rows:
+        # "not slower because of the memo": off / on, within 5% (noise on a shared machine).
+        target(f"{row['case']}: identity tracking on vs off (acyclic)", _ratio(row["on"]["best_s"], row["off"]["best_s"]),
+               0.95)
+    by_label = {row["label"]: row for row in streaming_rows}
+    lazy, imap = by_label.get("InterpreterPoolExecutor.map(buffersize=8)"), by_label.get("Pool.imap")
+    if lazy and imap:
+        target("streaming: first result, map(buffersize) vs Pool.imap", _ratio(lazy["first_s"], imap["first_s"]), 1.0)
     return targets
 
 
@@ -291,6 +357,15 @@ def print_report(report):
         ("case", "round trip ms (best)", "identity kept"),
         [(row["label"], f"{1000 * row['round_trip']['best_s']:.3f}", "yes" if row["identity_kept"] else "NO")
          for row in report["identity"]]))
+    print("\n(d) what identity tracking costs the acyclic case: _core.roundtrip (encode + decode here)")
+    print(common.format_table(
+        ("case", "tracking on ms", "tracking off ms", "on / off"),
+        [(row["case"], _ms(row["on"]), _ms(row["off"]), f"{row['on']['best_s'] / row['off']['best_s']:.2f}x")
+         for row in report["tracking"]]))
+    print(f"\n(e) streaming map over ~100 MB of log chunks, W={POOL_WORKERS}")
+    print(common.format_table(
+        ("how", "first result s", "whole map s"),
+        [(row["label"], f"{row['first_s']:.3f}", f"{row['total_s']:.3f}") for row in report["streaming"]]))
     for error in report["errors"]:
         print(f"\nERROR: {error['model']}: {error['error']}")
     print("\ntargets (issue 9, ratios from this run; informational, not the exit status):")
@@ -323,8 +398,11 @@ def run(args):
         stdlib_queue.close()
         interp.close()
     report["pool"] = measure_pool(args.scale, args.repeat, errors)
+    report["tracking"] = measure_tracking(args.scale, args.repeat)
+    report["streaming"] = measure_streaming(args.scale, args.repeat)
     report["errors"] = errors
-    report["targets"] = evaluate_targets(report["cases"], report["pool"], report["identity"])
+    report["targets"] = evaluate_targets(report["cases"], report["pool"], report["identity"], report["tracking"],
+                                         report["streaming"])
     if args.json:
         common.print_json(report)
     else:
