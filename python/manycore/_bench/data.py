@@ -240,7 +240,7 @@ def measure_tracking(scale, repeat):
     for key, value in values:
         runs = {True: [], False: []}
         try:
-            for _ in range(repeat):  # alternating, so both see the same machine load
+            for _ in range(max(repeat, 9)):  # alternating, so both see the same machine load
                 for setting in (True, False):
                     _core._set_identity_tracking(setting)
                     start = time.perf_counter()
