@@ -12,9 +12,9 @@
 // - tree: what the C++ factories below build (Value::Int, Value::List, ...), for C++
 //   programs that make arguments or read results. decode() encodes a tree first.
 // The readers (kind, as_int, text, items, ...) work on both: an encoded Value reads
-// its segment into a tree on first use (kind() alone reads only the first byte). That
-// first read is not synchronized: a Value read by several threads at once must be
-// read once before it is shared. A tree has no identity: an object reached twice reads
+// its segment into a tree on first use (kind() alone reads only the first byte), under
+// a process-wide mutex, so several threads may read one Value at once. A tree has no
+// identity: an object reached twice reads
 // as two equal subtrees, and a reference back to an enclosing container (a cycle)
 // reads as Kind::kCycle.
 //

@@ -243,8 +243,22 @@ class FunctionCache {
   static constexpr size_t kLimit = 256;
 
   // Same content, same callable: module-level references and pickled payloads (whose
-  // function part manycore._transport already caches by payload).
+  // function part manycore._transport already caches by payload). An encoded callable
+  // is keyed by its segment's bytes, never read as a tree (the workers share it).
   static std::string content_key(const Value& callable) {
+    if (callable.encoded()) {
+      Value::Kind kind = callable.kind();
+      if (kind != Value::Kind::kReference && kind != Value::Kind::kPickled) return {};
+      if (callable.message()->shareable_count() != 0) return {};
+      std::string key = "m";
+      key += internal::segment_bytes(*callable.message(), callable.segment());
+      // A pickled payload of 64 KiB or more is out of line: the stream holds its index.
+      for (size_t i = 0; i < callable.message()->payload_count(); ++i) {
+        const Message::Payload& payload = callable.message()->payload(i);
+        key.append(reinterpret_cast<const char*>(payload.data.get()), payload.size);
+      }
+      return key;
+    }
     switch (callable.kind()) {
       case Value::Kind::kReference: return "r" + callable.text() + '\0' + callable.qualname();
       case Value::Kind::kPickled: return "p" + callable.text();

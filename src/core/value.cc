@@ -2,6 +2,7 @@
 #include "manycore/value.h"
 
 #include <cstring>
+#include <mutex>
 
 #include "codec.h"
 #include "manycore/message.h"
@@ -102,6 +103,23 @@ CodecHooks& internal::current_codec_hooks() {
 }
 
 
+namespace {
+
+// Guards every encoded Value's tree_ cache (process-wide, C++ only): the readers are
+// const and may run on several threads at once (a pool's workers reading one shared
+// callable). Taken only by readers of encoded Values, never on the transfer path.
+std::mutex& tree_mutex() {
+  static std::mutex* mutex = new std::mutex();  // never destroyed: Values may die at exit
+  return *mutex;
+}
+
+std::shared_ptr<const Value> cached_tree(const std::shared_ptr<const Value>& cache) {
+  std::lock_guard lock(tree_mutex());
+  return cache;
+}
+
+}  // namespace
+
 Value::Value(const Value& other)
     : kind_(other.kind_),
       int_(other.int_),
@@ -110,7 +128,7 @@ Value::Value(const Value& other)
       heavy_(other.heavy_ ? std::make_unique<Heavy>(*other.heavy_) : nullptr),
       message_(other.message_),
       segment_(other.segment_),
-      tree_(other.tree_) {}
+      tree_(other.message_ ? cached_tree(other.tree_) : nullptr) {}
 
 Value& Value::operator=(const Value& other) {
   if (this != &other) *this = Value(other);
@@ -137,6 +155,8 @@ Value::Kind Value::kind() const {
 
 const Value& Value::tree() const {
   if (!message_) return *this;
+  std::lock_guard lock(tree_mutex());
+  // Set once and never reset while this Value lives, so the reference stays valid.
   if (!tree_) tree_ = std::make_shared<const Value>(internal::segment_to_tree(*message_, segment_));
   return *tree_;
 }
