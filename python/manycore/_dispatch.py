@@ -260,10 +260,11 @@ def collect_ordered(pool, results):
     return collected
 
 
-def ordered_results(pool, results, end_time=None):
+def ordered_results(pool, results, end_time=None, on_yielded=None):
     """Yields the results of a map in order; raises a task's exception at its place.
 
     end_time (time.monotonic()) bounds the whole iteration: TimeoutError after it.
+    on_yielded() runs after each result is yielded (a lazy map submits more there).
     Queued tasks of this map are dropped when the generator is closed early.
     """
     try:
@@ -276,7 +277,12 @@ def ordered_results(pool, results, end_time=None):
                     raise TimeoutError("the map did not finish within its timeout")
             if batch is None:
                 return
-            yield from batch
+            if on_yielded is None:
+                yield from batch
+            else:
+                for value in batch:
+                    yield value
+                    on_yielded()
     except KeyboardInterrupt as error:
         if is_ctrl_c(error):
             stop_on_ctrl_c(pool, results)

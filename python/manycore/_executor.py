@@ -13,8 +13,12 @@ Drop-in for ``ThreadPoolExecutor`` / ``ProcessPoolExecutor``::
   withdraws the queued task), so ``as_completed``, ``wait``, callbacks and asyncio's
   ``loop.run_in_executor`` work. Results are set by one delivery thread per executor;
   done-callbacks run there.
-- ``map`` hands the whole sequence to the C++ pool in one call and takes the results
-  in order straight from C++ (no Future per item); ``chunksize`` batches small tasks.
+- ``map`` encodes the items chunk by chunk and hands each batch to the C++ pool as it
+  is encoded (the workers start on the first chunks while the rest is encoded), then
+  takes the results in order straight from C++ (no Future per item); ``chunksize``
+  batches small tasks (one message per chunk each way). ``buffersize`` (as in Python
+  3.14's Executor.map) bounds how many tasks are submitted but not yet yielded: the
+  input is then read lazily, and the first result comes as early as ``Pool.imap``'s.
 - A task's exception is re-raised with its original type, its remote traceback in an
   ``ExecutionFailed`` as ``__cause__``. If an initializer raises, the pool is broken:
   pending and later tasks fail with ``BrokenInterpreterPool``.
@@ -23,6 +27,7 @@ Drop-in for ``ThreadPoolExecutor`` / ``ProcessPoolExecutor``::
   are copied across interpreters (natively for built-in types, else pickled).
 """
 
+import collections
 import itertools
 import threading
 import time
@@ -85,6 +90,54 @@ class _Future(futures.Future):
             pass  # cancelled meanwhile: nobody waits for this result
 
 
+# Items per submission of an eager map: large enough that encoding fn once per batch
+# costs nothing, small enough that the workers start after a few milliseconds.
+_EAGER_BATCH_ITEMS = 1024
+
+
+class _WindowFeed:
+    """Submits a lazy map's tasks: at most `buffersize` tasks submitted and not yet yielded."""
+
+    def __init__(self, executor, results, fn, source, chunksize, star, buffersize):
+        self._executor = executor
+        self._results = results
+        self._fn = fn
+        self._source = source
+        self._chunksize = chunksize
+        self._star = star
+        self._unyielded = collections.deque()  # per submitted task: its results not yet yielded
+        self._exhausted = False
+        try:
+            for _ in range(buffersize):
+                if not self._submit_one():
+                    break
+        except BaseException:
+            executor._pool.cancel_queued(results)
+            results.abandon()
+            raise
+
+    def _submit_one(self):
+        if self._exhausted:
+            return False
+        chunk = list(itertools.islice(self._source, self._chunksize))
+        if not chunk:
+            self._exhausted = True
+            self._results.close()
+            return False
+        with self._executor._shutdown_lock:
+            self._executor._check_open()
+            self._executor._pool.submit_map(self._results, self._fn, chunk, self._chunksize, self._star)
+        self._unyielded.append(len(chunk))
+        return True
+
+    def yielded(self):
+        """Called after each yielded result: a task fully yielded makes room for the next."""
+        self._unyielded[0] -= 1
+        if self._unyielded[0] == 0:
+            self._unyielded.popleft()
+            self._submit_one()
+
+
 def _finalize(pool, delivery):
     # The executor was garbage-collected without shutdown(): like ThreadPoolExecutor,
     # submitted work still finishes; then the delivery thread (if any) joins the pool.
@@ -138,25 +191,46 @@ class InterpreterPoolExecutor(futures.Executor):
             future._bind(self._delivery, ticket)
         return future
 
-    def map(self, fn, *iterables, timeout=None, chunksize=1):
+    def map(self, fn, *iterables, timeout=None, chunksize=1, buffersize=None):
         """Like map(fn, *iterables), run in the workers; results are yielded in order.
 
-        All items are submitted at once; chunksize items go to a worker together.
+        chunksize items go to a worker together (one task). Without buffersize every
+        item is submitted before map returns (as the stdlib executors do), batch by
+        batch as it is encoded. With buffersize (Python 3.14's semantics), at most
+        buffersize tasks are submitted and not yet yielded: the first ones before map
+        returns, one more each time a task's results have all been yielded, so the
+        input is read lazily and may be endless.
         timeout (seconds, from this call) bounds the whole iteration: TimeoutError.
         A task's exception is raised when its result would be yielded.
         """
+        if buffersize is not None:
+            if not isinstance(buffersize, int) or isinstance(buffersize, bool):
+                raise TypeError("buffersize must be an integer or None")
+            if buffersize < 1:
+                raise ValueError("buffersize must be None or > 0")
         chunksize = _dispatch.check_chunksize(chunksize)
         if not iterables:
             raise TypeError("map() must have at least two arguments.")
         timeout = _dispatch.wait_timeout(timeout)
         end_time = None if timeout is None else timeout + time.monotonic()
+        star = len(iterables) > 1
+        source = iter(zip(*iterables) if star else iterables[0])
         results = _core.TaskResults(ordered=True)
-        with self._shutdown_lock:
-            self._check_open()
-            if len(iterables) == 1:
-                self._pool.submit_map(results, fn, iterables[0], chunksize, False)
-            else:
-                self._pool.submit_map(results, fn, zip(*iterables), chunksize, True)
+        if buffersize is not None:
+            feed = _WindowFeed(self, results, fn, source, chunksize, star, buffersize)
+            return _dispatch.ordered_results(self._pool, results, end_time, feed.yielded)
+        # Batches of several chunks: each submit_map encodes fn once, so a batch
+        # amortizes it, and the workers start on the first batch while the next encodes.
+        batch_items = max(_EAGER_BATCH_ITEMS, 16 * chunksize)
+        try:
+            while batch := list(itertools.islice(source, batch_items)):
+                with self._shutdown_lock:
+                    self._check_open()
+                    self._pool.submit_map(results, fn, batch, chunksize, star)
+        except BaseException:
+            self._pool.cancel_queued(results)  # a bad item: what was submitted does not run
+            results.abandon()
+            raise
         results.close()
         return _dispatch.ordered_results(self._pool, results, end_time)
 

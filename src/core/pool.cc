@@ -8,6 +8,7 @@
 #include <unordered_map>
 
 #include "call.h"
+#include "manycore/message.h"
 #include "manycore/runtime.h"
 #include "pyref.h"
 #include "wait.h"
@@ -243,8 +244,22 @@ class FunctionCache {
   static constexpr size_t kLimit = 256;
 
   // Same content, same callable: module-level references and pickled payloads (whose
-  // function part manycore._transport already caches by payload).
+  // function part manycore._transport already caches by payload). An encoded callable
+  // is keyed by its segment's bytes, never read as a tree (the workers share it).
   static std::string content_key(const Value& callable) {
+    if (callable.encoded()) {
+      Value::Kind kind = callable.kind();
+      if (kind != Value::Kind::kReference && kind != Value::Kind::kPickled) return {};
+      if (callable.message()->shareable_count() != 0) return {};
+      std::string key = "m";
+      key += internal::segment_bytes(*callable.message(), callable.segment());
+      // A pickled payload of 64 KiB or more is out of line: the stream holds its index.
+      for (size_t i = 0; i < callable.message()->payload_count(); ++i) {
+        const Message::Payload& payload = callable.message()->payload(i);
+        key.append(reinterpret_cast<const char*>(payload.data.get()), payload.size);
+      }
+      return key;
+    }
     switch (callable.kind()) {
       case Value::Kind::kReference: return "r" + callable.text() + '\0' + callable.qualname();
       case Value::Kind::kPickled: return "p" + callable.text();
@@ -257,26 +272,30 @@ class FunctionCache {
   std::unordered_map<std::string, PyRef> by_content_;
 };
 
-Result<Value> call_one(PyObject* function, const Value& arguments, bool single_argument, PyObject* keywords) {
+// The call's result, or null with `failure` set.
+PyRef call_one(PyObject* function, const Value& arguments, bool single_argument, PyObject* keywords, Status& failure) {
   PyRef result;
   if (single_argument && keywords == nullptr && !internal::needs_main_frame(function)) {
     PyRef argument = PyRef::steal(decode(arguments));
-    if (!argument) return capture_python_error();
+    if (!argument) return failure = capture_python_error(), PyRef();
     result = PyRef::steal(PyObject_CallOneArg(function, argument.get()));
   } else if (single_argument) {
     PyRef argument = PyRef::steal(decode(arguments));
-    if (!argument) return capture_python_error();
+    if (!argument) return failure = capture_python_error(), PyRef();
     PyRef positional = PyRef::steal(PyTuple_Pack(1, argument.get()));
-    if (!positional) return capture_python_error();
+    if (!positional) return failure = capture_python_error(), PyRef();
     result = PyRef::steal(internal::call_callable(function, positional.get(), keywords));
   } else {
     PyRef positional = PyRef::steal(decode(arguments));
-    if (!positional) return capture_python_error();
-    if (!PyTuple_Check(positional.get())) return Status(StatusCode::kInvalidArgument, "task arguments must be a tuple");
+    if (!positional) return failure = capture_python_error(), PyRef();
+    if (!PyTuple_Check(positional.get())) {
+      failure = Status(StatusCode::kInvalidArgument, "task arguments must be a tuple");
+      return PyRef();
+    }
     result = PyRef::steal(internal::call_callable(function, positional.get(), keywords));
   }
-  if (!result) return capture_python_error();
-  return encode(result.get());
+  if (!result) failure = capture_python_error();
+  return result;
 }
 
 // `interrupted` is set (under this worker's GIL) when interrupt_running raised in
@@ -304,10 +323,23 @@ void run_task(PoolTask& task, FunctionCache& cache, const std::atomic<bool>& int
     Status failed = capture_python_error();
     results.assign(count, Result<Value>(failed));
   } else {
+    // The chunk's results go back as one message, one segment per result.
+    MessageBuilder encoded;
+    std::vector<size_t> encoded_at;  // results index of each segment
     for (const Value& arguments : task.arguments) {
       if (interrupted.load(std::memory_order_acquire)) break;
-      results.push_back(call_one(function, arguments, task.single_argument, keywords.get()));
+      Status failure;
+      PyRef result = call_one(function, arguments, task.single_argument, keywords.get(), failure);
+      if (result) failure = encoded.add(result.get());
+      if (!failure.ok()) {
+        results.push_back(std::move(failure));
+        continue;
+      }
+      encoded_at.push_back(results.size());
+      results.push_back(Value());  // filled in below, once the message is finished
     }
+    std::vector<Value> values = encoded.finish_values();
+    for (size_t i = 0; i < values.size(); ++i) results[encoded_at[i]] = std::move(values[i]);
   }
   keywords = PyRef();
   if (interrupted.load(std::memory_order_acquire)) {

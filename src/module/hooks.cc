@@ -79,7 +79,7 @@ class BindingHooks final : public CodecHooks {
     return std::string(PyBytes_AS_STRING(data.get()), PyBytes_GET_SIZE(data.get()));
   }
 
-  PyObject* unpickle(const std::string& data) override {
+  PyObject* unpickle(std::string_view data) override {
     PyRef loads = transport_function("loads");
     if (!loads) return nullptr;
     PyRef bytes = PyRef::steal(PyBytes_FromStringAndSize(data.data(), data.size()));

@@ -11,6 +11,7 @@
 
 #include "errors.h"
 #include "manycore/interpreter.h"
+#include "manycore/message.h"
 #include "manycore/pool.h"
 #include "pyref.h"
 #include "state.h"
@@ -317,43 +318,44 @@ PyObject* pool_submit_map(PyObject* self, PyObject* args, PyObject* kwargs) {
   if (!function) return nullptr;
 
   // Everything is encoded before any ticket is issued: a bad item fails the whole call.
-  std::vector<Value> calls;
-  Py_ssize_t expected = PyObject_LengthHint(items, 0);
-  if (expected < 0) return nullptr;
-  calls.reserve(static_cast<size_t>(expected));
+  // Each chunk is one message (one segment per item).
+  std::vector<std::vector<Value>> chunks;
+  size_t count = 0;
+  MessageBuilder chunk;
   PyRef iterator = PyRef::steal(PyObject_GetIter(items));
   if (!iterator) return nullptr;
   while (PyRef item = PyRef::steal(PyIter_Next(iterator.get()))) {
+    Status encoded;
     if (star) {
       PyRef arguments = PyRef::steal(PySequence_Tuple(item.get()));
       if (!arguments) return nullptr;
-      Result<Value> encoded = encode(arguments.get());
-      if (!encoded.ok()) return raise_status(state, encoded.status());
-      calls.push_back(encoded.take_value());
+      encoded = chunk.add(arguments.get());
     } else {
-      Result<Value> encoded = encode(item.get());
-      if (!encoded.ok()) return raise_status(state, encoded.status());
-      calls.push_back(encoded.take_value());
+      encoded = chunk.add(item.get());
     }
+    if (!encoded.ok()) return raise_status(state, encoded);
+    ++count;
+    if (chunk.segment_count() == size_t(chunksize)) chunks.push_back(chunk.finish_values());
   }
   if (PyErr_Occurred()) return nullptr;
-  if (calls.empty()) return PyLong_FromLong(0);
+  if (chunk.segment_count() > 0) chunks.push_back(chunk.finish_values());
+  if (count == 0) return PyLong_FromLong(0);
 
-  Result<uint64_t> first = results->issue(calls.size());
+  Result<uint64_t> first = results->issue(count);
   if (!first.ok()) return raise_status(state, first.status());
   std::vector<PoolTask> tasks;
-  tasks.reserve((calls.size() + chunksize - 1) / chunksize);
-  for (size_t start = 0; start < calls.size(); start += size_t(chunksize)) {
-    size_t end = std::min(calls.size(), start + size_t(chunksize));
+  tasks.reserve(chunks.size());
+  uint64_t next_ticket = first.value();
+  for (std::vector<Value>& arguments : chunks) {
     PoolTask task;
     task.callable = function;
-    task.arguments.assign(std::make_move_iterator(calls.begin() + start), std::make_move_iterator(calls.begin() + end));
     task.single_argument = !star;
-    task.first_ticket = first.value() + start;
+    task.first_ticket = next_ticket;
+    next_ticket += arguments.size();
+    task.arguments = std::move(arguments);
     task.results = results;
     tasks.push_back(std::move(task));
   }
-  size_t count = calls.size();
   if (!submit_or_raise(state, *as_pool(self)->pool, *results, std::move(tasks), first.value(), count, false)) {
     return nullptr;
   }

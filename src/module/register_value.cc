@@ -1,4 +1,5 @@
 // src/module/register_value.cc: the value codec seen from Python (is_shareable, roundtrip).
+#include "codec.h"
 #include "errors.h"
 #include "manycore/value.h"
 #include "state.h"
@@ -17,7 +18,7 @@ PyObject* roundtrip(PyObject* module, PyObject* obj) {
 PyObject* encoded_kind(PyObject* module, PyObject* obj) {
   static const char* kNames[] = {"none",  "bool", "int",   "bigint", "float",     "complex",   "str",     "bytes",
                                  "bytearray", "tuple", "list", "dict", "set", "frozenset", "reference", "pickled",
-                                 "shareable"};
+                                 "shareable", "cycle"};
   Result<Value> encoded = encode(obj);
   if (!encoded.ok()) return raise_status(get_state(module), encoded.status());
   return PyUnicode_FromString(kNames[static_cast<int>(encoded.value().kind())]);
@@ -45,10 +46,20 @@ PyObject* use_wrapper_class(PyObject* module, PyObject* args) {
   Py_RETURN_NONE;
 }
 
+// For `bench data` only: identity tracking off, to measure what it costs.
+PyObject* set_identity_tracking(PyObject*, PyObject* flag) {
+  int on = PyObject_IsTrue(flag);
+  if (on < 0) return nullptr;
+  internal::set_identity_tracking(on != 0);
+  Py_RETURN_NONE;
+}
+
 PyMethodDef value_functions[] = {
     {"is_shareable", is_shareable, METH_O, "is_shareable(obj) -> bool: whether obj can be sent to another interpreter."},
     {"roundtrip", roundtrip, METH_O, "roundtrip(obj): encode and decode obj here, as sending it would."},
     {"encoded_kind", encoded_kind, METH_O, "encoded_kind(obj) -> str: how the codec carries obj (e.g. 'pickled')."},
+    {"_set_identity_tracking", set_identity_tracking, METH_O,
+     "_set_identity_tracking(on): bench data only; off, shared objects are copied per path and cycles fail."},
     {"use_wrapper_class", use_wrapper_class, METH_VARARGS,
      "use_wrapper_class(type_name, cls): wrap received shareables of that name in cls (a layout-compatible subclass)."},
     {nullptr, nullptr, 0, nullptr},

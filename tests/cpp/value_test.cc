@@ -517,7 +517,7 @@ class RecordingHooks final : public CodecHooks {
     ++pickles;
     return std::string("recorded");
   }
-  PyObject* unpickle(const std::string& data) override {
+  PyObject* unpickle(std::string_view data) override {
     ++unpickles;
     return PyUnicode_FromStringAndSize(data.data(), data.size());
   }

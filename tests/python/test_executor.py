@@ -3,9 +3,11 @@
 import asyncio
 import concurrent.futures as cf
 import gc
+import itertools
 import os
 import pickle
 import signal
+import threading
 import time
 
 import pytest
@@ -265,6 +267,46 @@ def test_map_is_lazy_only_in_results(executor, tmp_path):
     results = executor.map(pool_tasks.touch_then_wait, [str(marker)], [str(marker)], [TIMEOUT])
     assert pool_tasks.wait_for_file(str(marker), TIMEOUT)
     assert list(results) == [True]
+
+
+def test_map_submits_in_batches_and_a_bad_item_fails_the_call(executor):
+    items = [1] * 3000 + [threading.Lock()]  # past the first batches: they were submitted already
+    with pytest.raises(manycore.NotShareableError):
+        executor.map(pool_tasks.square, items)
+    assert list(executor.map(pool_tasks.square, range(5000), chunksize=7)) == [x * x for x in range(5000)]
+
+
+@pytest.mark.parametrize("bad, error", [(0, ValueError), (-1, ValueError), (1.5, TypeError), (True, TypeError)])
+def test_map_buffersize_is_checked(executor, bad, error):
+    with pytest.raises(error, match="buffersize"):
+        executor.map(pool_tasks.square, [1], buffersize=bad)
+
+
+@pytest.mark.parametrize("chunksize", [1, 3])
+def test_map_with_buffersize_reads_its_input_lazily(executor, chunksize):
+    consumed = []
+
+    def source():
+        for x in itertools.count():
+            consumed.append(x)
+            yield x
+
+    results = executor.map(pool_tasks.square, source(), chunksize=chunksize, buffersize=2)
+    # As 3.14: the first buffersize tasks are submitted before map returns.
+    assert len(consumed) == 2 * chunksize
+    first = [next(results) for _ in range(10)]
+    assert first == [x * x for x in range(10)]
+    # At most buffersize tasks are submitted and not yet yielded.
+    assert len(consumed) <= 10 + 2 * chunksize + 1
+    results.close()
+
+
+def test_map_with_buffersize_yields_everything_and_raises_in_place(executor):
+    assert list(executor.map(pool_tasks.add, range(50), range(50), buffersize=3)) == [2 * x for x in range(50)]
+    results = executor.map(pool_tasks.fail_on, [2] * 5, range(5), buffersize=2)
+    assert next(results) == 0 and next(results) == 1
+    with pytest.raises(ValueError, match="bad item 2"):
+        next(results)
 
 
 # ---- shutdown, initializer, exit ---------------------------------------------------------

@@ -79,3 +79,19 @@ def spin(n):
 def total(*values):
     """The last node of `bench ecosystem`'s Dask graph."""
     return sum(values)
+def int_list(n):
+    """A fresh list of n ints: the result of each of `bench data`'s ten pool tasks."""
+    return list(range(n))
+
+
+def size_of(data):
+    """len(data), or 0 for values without one: `bench data`'s one-way task (the result is tiny)."""
+    try:
+        return len(data)
+    except TypeError:
+        return 0
+
+
+def count_lines(chunk):
+    """Lines in one chunk of log text: `bench data`'s streaming map task."""
+    return chunk.count("\n")

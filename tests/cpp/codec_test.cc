@@ -1,0 +1,197 @@
+// tests/cpp/codec_test.cc: Message and MessageBuilder on their own: identity, cycles, packed runs, payloads, limits, trees.
+#include "manycore/message.h"
+
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include "python_env.h"
+
+namespace manycore {
+namespace {
+
+using test::MainGil;
+using test::PyRef;
+using Kind = Value::Kind;
+
+class CodecTest : public ::testing::Test {
+ protected:
+  void TearDown() override {
+    if (PyErr_Occurred()) {
+      PyErr_Print();
+      ADD_FAILURE() << "the test left a Python error set";
+    }
+  }
+
+  // Encodes obj as a one-segment message and decodes it again here.
+  PyRef round_trip(PyObject* obj, std::shared_ptr<const Message>* kept = nullptr) {
+    MessageBuilder builder;
+    Status added = builder.add(obj);
+    EXPECT_TRUE(added.ok()) << added.message();
+    std::shared_ptr<const Message> message = builder.finish();
+    if (kept != nullptr) *kept = message;
+    PyRef back = PyRef::steal(decode(Value::Encoded(message, 0)));
+    EXPECT_TRUE(back) << "decode failed";
+    return back;
+  }
+
+  // Runs `check` (a Python expression over `original` and `back`) and expects True.
+  void expect_true(PyObject* original, PyObject* back, const char* check) {
+    PyRef globals = PyRef::steal(PyDict_New());
+    PyDict_SetItemString(globals.get(), "original", original);
+    PyDict_SetItemString(globals.get(), "back", back);
+    PyDict_SetItemString(globals.get(), "__builtins__", PyEval_GetBuiltins());
+    PyRef result = PyRef::steal(PyRun_String(check, Py_eval_input, globals.get(), globals.get()));
+    ASSERT_TRUE(result) << check;
+    EXPECT_EQ(result.get(), Py_True) << check;
+  }
+
+  MainGil gil_;
+};
+
+TEST_F(CodecTest, SharedChildrenArriveShared) {
+  PyRef original = test::eval("[shared, shared, (shared,), {'k': shared}]", "shared = [1, 'two', 3.0]");
+  PyRef back = round_trip(original.get());
+  expect_true(original.get(), back.get(),
+              "back == original and back[0] is back[1] is back[2][0] is back[3]['k'] and back[0] is not original[0]");
+}
+
+TEST_F(CodecTest, UnsharedEqualChildrenStayDistinct) {
+  PyRef original = test::eval("[[1], [1]]");
+  PyRef back = round_trip(original.get());
+  expect_true(original.get(), back.get(), "back == original and back[0] is not back[1]");
+}
+
+TEST_F(CodecTest, CyclesArriveAsCycles) {
+  PyRef original = test::eval("d", "d = {'n': 1}\nd['a'] = d['b'] = d\n");
+  PyRef back = round_trip(original.get());
+  expect_true(original.get(), back.get(), "back['a'] is back and back['b'] is back and back['n'] == 1");
+  PyRef listed = test::eval("x", "x = [1]\nx.append(x)\n");
+  PyRef list_back = round_trip(listed.get());
+  expect_true(listed.get(), list_back.get(), "back[1] is back and back[0] == 1");
+}
+
+// The pickle case: a tuple reachable from its own items through a list whose only
+// reference is the tuple (so the list is not shared by refcount).
+TEST_F(CodecTest, ATupleCycleThroughAnUnsharedListKeepsIdentity) {
+  PyRef original = test::eval("make()", "def make():\n    t = ([],)\n    t[0].append(t)\n    return t\n");
+  PyRef back = round_trip(original.get());
+  expect_true(original.get(), back.get(), "type(back) is tuple and back[0][0] is back");
+}
+
+TEST_F(CodecTest, ADeepDagIsLinear) {
+  PyRef original = test::eval("node", "node = [0]\nfor _ in range(60):\n    node = [node, node]\n");
+  std::shared_ptr<const Message> message;
+  PyRef back = round_trip(original.get(), &message);
+  EXPECT_LT(message->byte_size(), 1000u);  // one definition per level, then back-references
+  expect_true(original.get(), back.get(), "back[0] is back[1] and back[0][0] is back[0][1]");
+}
+
+TEST_F(CodecTest, PackedRunsAreCompactAndExact) {
+  PyRef ints = test::eval("list(range(-500, 500)) + [2**62, -2**63]");
+  std::shared_ptr<const Message> message;
+  PyRef back = round_trip(ints.get(), &message);
+  EXPECT_LE(message->byte_size(), 8 * 1002u + 8);  // 8 bytes per item, no tag per item
+  expect_true(ints.get(), back.get(), "back == original and all(type(x) is int for x in back)");
+  // A big int partway through falls back to the generic form, still exact.
+  PyRef mixed = test::eval("(1, 2, 2**100, 'x', 3.5, True, None)");
+  PyRef mixed_back = round_trip(mixed.get());
+  expect_true(mixed.get(), mixed_back.get(), "back == original and [type(x) for x in back] == [type(x) for x in original]");
+  PyRef texts = test::eval("['k', 'k', '\\u00e9t\\u00e9', '\\U0001f600', 'x\\ud800y', b'raw'.decode()]");
+  PyRef texts_back = round_trip(texts.get());
+  expect_true(texts.get(), texts_back.get(), "back == original and back[0] is back[1]");
+  PyRef floats = test::eval("[float(i) / 3 for i in range(100)] + [float('inf'), -0.0]");
+  PyRef floats_back = round_trip(floats.get());
+  expect_true(floats.get(), floats_back.get(), "back == original and str(back[-1]) == '-0.0'");
+}
+
+TEST_F(CodecTest, RepeatedDictKeysAreWrittenOnce) {
+  PyRef records = test::eval("[{'a_long_field_name': i, 'another_long_field_name': -i} for i in range(1000)]");
+  std::shared_ptr<const Message> message;
+  PyRef back = round_trip(records.get(), &message);
+  EXPECT_LT(message->byte_size(), 1000u * 16);  // the 40 bytes of keys per record are not repeated
+  expect_true(records.get(), back.get(), "back == original");
+}
+
+TEST_F(CodecTest, LargeBytesAreOutOfLine) {
+  PyRef big = test::eval("(b'\\x01' * (1 << 20), bytearray(b'\\x02' * (1 << 20)))");
+  std::shared_ptr<const Message> message;
+  PyRef back = round_trip(big.get(), &message);
+  EXPECT_EQ(message->payload_count(), 2u);
+  EXPECT_LT(message->byte_size() - 2 * (size_t(1) << 20), 64u);  // the stream itself stays tiny
+  expect_true(big.get(), back.get(), "back == original and type(back[1]) is bytearray");
+}
+
+TEST_F(CodecTest, SegmentsAreIndependent) {
+  MessageBuilder builder;
+  PyRef shared = test::eval("[1, 2]");
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(builder.add(shared.get()).ok());
+  std::vector<Value> values = builder.finish_values();
+  ASSERT_EQ(values.size(), 3u);
+  EXPECT_EQ(values[0].message(), values[2].message());  // one message for the chunk
+  PyRef first = PyRef::steal(decode(values[0]));
+  PyRef third = PyRef::steal(decode(values[2]));
+  ASSERT_TRUE(first && third);
+  EXPECT_NE(first.get(), third.get());  // identity is per segment
+  EXPECT_EQ(PyObject_RichCompareBool(first.get(), third.get(), Py_EQ), 1);
+}
+
+TEST_F(CodecTest, AFailedAddLeavesTheBuilderAsItWas) {
+  MessageBuilder builder;
+  PyRef good = test::eval("[1, 'a']");
+  PyRef bad = test::eval("[1, 2, (lambda: 0).__code__.co_consts, __import__('threading').Lock()]");
+  ASSERT_TRUE(builder.add(good.get()).ok());
+  Status failed = builder.add(bad.get());
+  EXPECT_EQ(failed.code(), StatusCode::kNotShareable);
+  ASSERT_TRUE(builder.add(good.get()).ok());
+  std::vector<Value> values = builder.finish_values();
+  ASSERT_EQ(values.size(), 2u);
+  for (const Value& value : values) {
+    PyRef back = PyRef::steal(decode(value));
+    ASSERT_TRUE(back);
+    EXPECT_EQ(PyObject_RichCompareBool(back.get(), good.get(), Py_EQ), 1);
+  }
+}
+
+TEST_F(CodecTest, NestingBeyondTheLimitIsAClearError) {
+  PyRef deep = test::eval("x", "x = []\nfor _ in range(5000):\n    x = [x]\n");
+  MessageBuilder builder;
+  Status failed = builder.add(deep.get());
+  EXPECT_EQ(failed.code(), StatusCode::kNotShareable);
+  EXPECT_NE(failed.message().find("nested deeper than 2000"), std::string::npos) << failed.message();
+  PyRef fits = test::eval("x", "x = []\nfor _ in range(1990):\n    x = [x]\n");
+  EXPECT_TRUE(builder.add(fits.get()).ok());
+}
+
+TEST_F(CodecTest, TreesReadFromMessagesCopySharedPartsAndMarkCycles) {
+  PyRef shared = test::eval("[s, s]", "s = (1, 'x')");
+  Result<Value> encoded = encode(shared.get());
+  ASSERT_TRUE(encoded.ok());
+  const Value& value = encoded.value();
+  EXPECT_TRUE(value.encoded());
+  EXPECT_EQ(value.kind(), Kind::kList);
+  ASSERT_EQ(value.items().size(), 2u);
+  EXPECT_EQ(value.items()[0], value.items()[1]);
+  EXPECT_EQ(value.items()[0], Value::Tuple({Value::Int(1), Value::Str("x")}));
+  PyRef cyclic = test::eval("x", "x = [7]\nx.append(x)\n");
+  Result<Value> cycle = encode(cyclic.get());
+  ASSERT_TRUE(cycle.ok());
+  EXPECT_EQ(cycle.value().items()[0], Value::Int(7));
+  EXPECT_EQ(cycle.value().items()[1].kind(), Kind::kCycle);
+}
+
+TEST_F(CodecTest, ATreeEncodesAndDecodes) {
+  Value tree = Value::Dict({Value::Str("k\xc3\xa9y"), Value::List({Value::Int(1), Value::Float(2.5), Value::Bytes("b")})});
+  PyRef back = PyRef::steal(decode(tree));
+  ASSERT_TRUE(back);
+  PyRef expected = test::eval("{'k\\u00e9y': [1, 2.5, b'b']}");
+  EXPECT_EQ(PyObject_RichCompareBool(back.get(), expected.get(), Py_EQ), 1);
+  MessageBuilder builder;
+  ASSERT_TRUE(builder.add(tree).ok());
+  std::vector<Value> values = builder.finish_values();
+  EXPECT_EQ(values[0], tree);  // read back as a tree, equal
+}
+
+}  // namespace
+}  // namespace manycore
