@@ -258,3 +258,4 @@ class InterpreterPoolExecutor(futures.Executor):
 from ._tracebacks import hide_internal_frames_of  # noqa: E402 - applied once the class exists
 
 hide_internal_frames_of(InterpreterPoolExecutor, "__init__", "submit", "map", "shutdown")
+hide_internal_frames_of(_Future, "result", "exception")

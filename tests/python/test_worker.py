@@ -50,7 +50,7 @@ def test_queue_exceptions_are_the_queue_modules_subclasses():
     if hasattr(queue, "ShutDown"):
         assert issubclass(manycore.QueueClosed, queue.ShutDown)
     assert manycore.QueueEmpty.__qualname__ == "QueueEmpty"
-    assert manycore.QueueEmpty.__module__ == "manycore._errors"
+    assert manycore.QueueEmpty.__module__ == "manycore"  # shown and pickled as manycore.QueueEmpty
 
 
 def _put_twice_and_close(q):
