@@ -169,7 +169,7 @@ docs: docs-venv
 # each figure). plots-draw redraws from the JSON of the last run (docs/plots/data/).
 plots: docs-venv
 	@mkdir -p docs/plots/data
-	@echo "== bench cpu"; $(DOCS_VENV)/bin/python -m manycore bench cpu --workers 1,2,4 --repeat 3 --json \
+	@echo "== bench cpu"; $(DOCS_VENV)/bin/python -m manycore bench cpu --workers 1,2,4 --repeat 5 --json \
 	  > docs/plots/data/cpu.json
 	@echo "== bench pool"; $(DOCS_VENV)/bin/python -m manycore bench pool --workers 2 --repeat 3 \
 	  --chunksizes 1,4,16,64,256 --sizes 1K,16K,256K,1M,8M --json > docs/plots/data/pool.json

@@ -7,11 +7,12 @@ NAME ... --json` output, unchanged):
   cpu.json   bench cpu --workers 1,2,4       -> cpu_scaling.png, memory_per_worker.png
   pool.json  bench pool --chunksizes ... --sizes ...
                                              -> tiny_tasks_by_chunksize.png, transfer_by_size.png
-  data.json  bench data --json (optional: issue 9's codec benchmark). When present,
+  data.json  bench data --json (optional: the codec benchmark). When present,
              transfer_by_size.png is drawn from it instead, with its "pickle" rows. The
              shape read: {"environment": {...}, "results": [{"label": str,
-             "size_bytes": int, "best_s": float (seconds for one transfer of that
-             size)}, ...]}; rows without size_bytes/best_s are skipped.
+             "model": str (optional, picks the colour), "size_bytes": int,
+             "best_s": float (seconds for one transfer of that size)}, ...]};
+             rows without label, size_bytes or best_s are skipped.
 Every figure names the benchmark, the Python and the load average it was measured at.
 """
 
@@ -28,6 +29,37 @@ DPI = 110
 SIZE = (6.4, 4.0)
 
 
+# One colour per model in every figure (keys are the benchmarks' "model" fields).
+COLORS = {
+    "manycore": "tab:red", "manycore_executor": "tab:red", "manycore_pool": "tab:purple",
+    "process_pool": "tab:blue", "mp_pool": "tab:brown", "threads": "tab:gray", "thread_pool": "tab:gray",
+    "stdlib_interpreters": "tab:green", "stdlib_pool": "tab:green", "sequential": "black", "pickle": "black",
+}
+
+
+def display(label):
+    """A legend label: matplotlib hides labels that start with '_' (the stdlib's private modules)."""
+    if label.startswith("_"):
+        return "stdlib " + label.lstrip("_").replace(" (stdlib)", "")
+    return label
+
+
+def style(model):
+    ours = model.startswith("manycore")
+    return {"color": COLORS.get(model), "marker": "o" if ours else ".", "linewidth": 2.5 if ours else 1.5,
+            "zorder": 3 if ours else 2, "linestyle": "--" if model == "pickle" else "-"}
+
+
+def lines(rows, x_key, y_of):
+    """{(model, label): sorted [(x, y)]} from benchmark rows."""
+    series = {}
+    for row in rows:
+        y = y_of(row)
+        if y is not None and row.get(x_key) is not None:
+            series.setdefault((row["model"], display(row["label"])), []).append((row[x_key], y))
+    return {key: sorted(points) for key, points in sorted(series.items(), key=lambda item: item[0][1])}
+
+
 def load(path):
     return json.loads(path.read_text(encoding="utf-8")) if path.exists() else None
 
@@ -36,12 +68,13 @@ def footnote(figure, report, command):
     env = report["environment"]
     load_average = env.get("load_average_1_5_15")
     load_text = "/".join(f"{value:.1f}" for value in load_average) if load_average else "unknown"
-    figure.text(0.01, 0.01, f"{command} | Python {env['python']}, {env['cpus']} CPUs, "
-                f"load {load_text} (1/5/15 min), {env['date'][:10]}", fontsize=7, color="0.35")
+    figure.text(0.01, 0.01, f"{command}\nPython {env['python']}, {env['cpus']} CPUs, "
+                f"load average {load_text} (1/5/15 min) at the start, {env['date'][:16]}", fontsize=6.5,
+                color="0.35")
 
 
 def save(figure, out_dir, name):
-    figure.tight_layout(rect=(0, 0.04, 1, 1))
+    figure.tight_layout(rect=(0, 0.06, 1, 1))
     path = out_dir / name
     figure.savefig(path, dpi=DPI)
     plt.close(figure)
@@ -50,17 +83,14 @@ def save(figure, out_dir, name):
 
 def cpu_scaling(cpu, out_dir):
     figure, axes = plt.subplots(figsize=SIZE)
-    by_model = {}
-    for row in cpu["results"]:
-        if row.get("speedup") is not None:
-            by_model.setdefault(row["label"], []).append((row["workers"], row["speedup"]))
-    workers = sorted({w for rows in by_model.values() for w, _ in rows})
+    series = lines(cpu["results"], "workers", lambda row: row.get("speedup"))
+    workers = sorted({w for points in series.values() for w, _ in points})
     cpus = cpu["environment"]["cpus"] or max(workers)
     axes.plot(workers, [min(w, cpus) for w in workers], color="0.7", linestyle=":", label=f"ideal on {cpus} cores")
-    for label, rows in sorted(by_model.items()):
-        rows.sort()
-        style = {"linewidth": 2.5, "marker": "o"} if label.startswith("manycore") else {"marker": "."}
-        axes.plot([w for w, _ in rows], [s for _, s in rows], label=label, **style)
+    for (model, label), points in series.items():
+        if model == "sequential":
+            continue  # 1.0 by definition
+        axes.plot([w for w, _ in points], [s for _, s in points], label=label, **style(model))
     axes.set_xticks(workers)
     axes.set_xlabel("workers (W copies of the task at once)")
     axes.set_ylabel("speedup over the same W calls in a row")
@@ -82,9 +112,9 @@ def memory_per_worker(cpu, out_dir):
     positions = range(len(groups))
     width = 0.38
     rss_bars = axes.bar([p - width / 2 for p in positions], [rss for _, rss, _ in groups], width,
-                        label="RSS (all resident pages)")
+                        label="RSS (all resident pages)", color="tab:blue")
     anon_bars = axes.bar([p + width / 2 for p in positions], [anon for _, _, anon in groups], width,
-                         label="private (RssAnon)")
+                         label="private (RssAnon)", color="tab:orange")
     for bars in (rss_bars, anon_bars):
         axes.bar_label(bars, fmt="%.1f MiB", fontsize=8)
     axes.set_xticks(list(positions), [name for name, _, _ in groups])
@@ -98,17 +128,14 @@ def memory_per_worker(cpu, out_dir):
 
 def tiny_tasks(pool, out_dir):
     figure, axes = plt.subplots(figsize=SIZE)
-    by_model = {}
-    for row in pool["tiny"]:
-        by_model.setdefault(row["label"], []).append((row["chunksize"], row["tasks_per_s"]))
-    chunksizes = sorted({c for rows in by_model.values() for c, _ in rows})
-    for label, rows in sorted(by_model.items()):
-        rows.sort()
-        if len(rows) == 1:  # threads ignore chunksize: one measurement, drawn across
-            axes.axhline(rows[0][1], linestyle="--", linewidth=1, color="0.5", label=f"{label} (no chunks)")
+    series = lines(pool["tiny"], "chunksize", lambda row: row["tasks_per_s"])
+    chunksizes = sorted({c for points in series.values() for c, _ in points})
+    for (model, label), points in series.items():
+        if len(points) == 1 and len(chunksizes) > 1:  # threads ignore chunksize: one measurement, drawn across
+            axes.axhline(points[0][1], linestyle="--", linewidth=1, color=COLORS.get(model, "0.5"),
+                         label=f"{label} (no chunks)")
             continue
-        style = {"linewidth": 2.5, "marker": "o"} if label.startswith("manycore") else {"marker": "."}
-        axes.plot([c for c, _ in rows], [t for _, t in rows], label=label, **style)
+        axes.plot([c for c, _ in points], [t for _, t in points], label=label, **style(model))
     axes.set_xscale("log", base=2)
     axes.set_yscale("log")
     axes.set_xticks(chunksizes, [str(c) for c in chunksizes])
@@ -130,26 +157,22 @@ def size_label(size):
 
 def transfer_by_size(pool, data, out_dir):
     figure, axes = plt.subplots(figsize=SIZE)
-    by_model = {}
     if data is not None:
-        for row in data.get("results", []):
-            if "size_bytes" in row and "best_s" in row:
-                by_model.setdefault(row["label"], []).append((row["size_bytes"], row["best_s"] * 1e6))
+        rows = [{"model": row.get("model", row["label"]), **row} for row in data.get("results", [])
+                if "label" in row and "best_s" in row]
+        series = lines(rows, "size_bytes", lambda row: row["best_s"] * 1e6)
         source, ylabel = data, "microseconds per transfer"
         command = "python -m manycore bench data"
         title = "Data transfer cost by size"
     else:
-        for row in pool["bytes"]:
-            # One task carries the payload there and back (echo): the round trip's cost.
-            by_model.setdefault(row["label"], []).append((row["size_bytes"], 1e6 / row["tasks_per_s"]))
+        # One task carries the payload there and back (echo): the round trip's cost.
+        series = lines(pool["bytes"], "size_bytes", lambda row: 1e6 / row["tasks_per_s"])
         source, ylabel = pool, "microseconds per task (payload there and back)"
         command = "python -m manycore bench pool --sizes ..."
         title = "Data transfer cost by size: echo task through map, 2 workers"
-    sizes = sorted({s for rows in by_model.values() for s, _ in rows})
-    for label, rows in sorted(by_model.items()):
-        rows.sort()
-        style = {"linewidth": 2.5, "marker": "o"} if label.startswith("manycore") else {"marker": "."}
-        axes.plot([s for s, _ in rows], [t for _, t in rows], label=label, **style)
+    sizes = sorted({s for points in series.values() for s, _ in points})
+    for (model, label), points in series.items():
+        axes.plot([s for s, _ in points], [t for _, t in points], label=label, **style(model))
     axes.set_xscale("log", base=2)
     axes.set_yscale("log")
     axes.set_xticks(sizes, [size_label(s) for s in sizes])

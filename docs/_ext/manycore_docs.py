@@ -25,7 +25,9 @@ def module_title(module):
     """A module's docstring first line, without its "path/file.py: " label, capitalized."""
     first = (module.__doc__ or module.__name__).strip().splitlines()[0]
     summary = first.split(".py: ", 1)[1] if ".py: " in first else first
-    return summary[:1].upper() + summary[1:].rstrip(".")
+    if not summary.startswith("manycore"):  # the package's name stays lower-case
+        summary = summary[:1].upper() + summary[1:]
+    return summary.rstrip(".")
 
 
 class ManycoreApi(Directive):
@@ -43,7 +45,8 @@ class ManycoreApi(Directive):
             groups.setdefault(home, []).append((name, obj))
         lines = []
         for home, members in groups.items():
-            title = module_title(importlib.import_module(home))
+            # Names made at first use (PEP 562) say they live in the package itself.
+            title = "More" if home == package.__name__ else module_title(importlib.import_module(home))
             lines += [title, "-" * len(title), ""]
             for name, obj in members:
                 if isinstance(obj, type) and issubclass(obj, BaseException):

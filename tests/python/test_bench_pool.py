@@ -73,7 +73,7 @@ def test_chunksizes_and_sizes_choose_the_cases(tmp_path):
     assert {(row["case"], row["chunksize"]) for row in report["tiny"] if row["model"] == "manycore_pool"} == {
         ("chunksize 1", 1), ("chunksize 4", 4)}
     by_size = {(row["model"], row["size_bytes"]): row for row in report["bytes"]}
-    for model in EXPECTED_MODELS:
+    for model in EXPECTED_MODELS | {"pickle"}:  # pickle: the no-transport floor, beside the models
         assert by_size[(model, 1024)]["case"] == "1 KiB" and by_size[(model, 3000)]["case"] == "3000 B"
         assert by_size[(model, 3000)]["mib_per_s_each_way"] > 0
     # chunksize 256 was not asked for: its targets are reported as not measured, not as failed.

@@ -9,7 +9,9 @@ after the other (runs alternate between models, the best run is reported):
   (W = 2; ``--chunksizes`` picks others): the cost of dispatch itself;
 - bytes: a task whose argument and result are 1 MiB ``bytes`` (it returns its
   argument), tasks per second and MiB per second each way (W = 2, chunksize 1;
-  ``--sizes`` picks other sizes, e.g. for a plot of transfer cost by size).
+  ``--sizes`` picks other sizes, e.g. for a plot of transfer cost by size). A
+  "pickle" row beside the models: each payload pickled there and back in the main
+  thread, with no transport, the floor of a pool that pickles.
 
 Models: ThreadPoolExecutor; ProcessPoolExecutor and multiprocessing.Pool (spawn
 context, workers started and warmed up before timing); a pool assembled from the
@@ -422,6 +424,20 @@ def measure_tiny(chunksizes, scale, repeat, stdlib_modules, errors):
     return rows
 
 
+PICKLE_LABEL = "pickle only (dumps+loads both ways, no transport)"
+
+
+def time_pickle_round_trips(items, repeat):
+    """[seconds] of pickling each item there and back in this thread: what a process pool pays before any pipe."""
+    runs = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        for item in items:
+            pickle.loads(pickle.dumps(pickle.loads(pickle.dumps(item, 5)), 5))
+        runs.append(time.perf_counter() - start)
+    return runs
+
+
 def measure_bytes(sizes, scale, repeat, stdlib_modules, errors):
     rows = []
     for size in sizes:
@@ -430,6 +446,7 @@ def measure_bytes(sizes, scale, repeat, stdlib_modules, errors):
         items = [payload] * count
         timings = measure("bytes", TINY_WORKERS, [(size_label(size), echo, items, 1, items)], stdlib_modules,
                           repeat, errors)
+        timings[("pickle", size_label(size))] = (PICKLE_LABEL, time_pickle_round_trips(items, repeat))
         for (key, case), (label, seconds) in timings.items():
             summary = common.summarize(seconds)
             rows.append({"model": key, "label": label, "case": case, "size_bytes": size, "tasks": count, **summary,
