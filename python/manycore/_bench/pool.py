@@ -6,9 +6,12 @@ after the other (runs alternate between models, the best run is reported):
 - cpu: T tasks of n! by a plain Python loop (the `bench cpu` workload), W = 1, 2, 4
   workers; wall time and speedup over the same T calls in a row (sequential);
 - tiny: ``x + 1`` per task, tasks per second through ``map`` with chunksize 1 and 256
-  (W = 2): the cost of dispatch itself;
+  (W = 2; ``--chunksizes`` picks others): the cost of dispatch itself;
 - bytes: a task whose argument and result are 1 MiB ``bytes`` (it returns its
-  argument), tasks per second and MiB per second each way (W = 2, chunksize 1).
+  argument), tasks per second and MiB per second each way (W = 2, chunksize 1;
+  ``--sizes`` picks other sizes, e.g. for a plot of transfer cost by size). A
+  "pickle" row beside the models: each payload pickled there and back in the main
+  thread, with no transport, the floor of a pool that pickles.
 
 Models: ThreadPoolExecutor; ProcessPoolExecutor and multiprocessing.Pool (spawn
 context, workers started and warmed up before timing); a pool assembled from the
@@ -40,8 +43,10 @@ CPU_TASKS = 8
 CPU_WORKERS = [1, 2, 4]
 TINY_WORKERS = 2
 TINY_TASKS = {1: 20_000, 256: 400_000}  # chunksize -> tasks per run
+TINY_TASKS_MAX = 400_000  # other chunksizes: 20,000 tasks per unit of chunksize, up to this
 BYTES_TASKS = 64
 BYTES_SIZE = 1 << 20
+BYTES_PER_RUN = BYTES_TASKS * BYTES_SIZE  # other sizes: about as many bytes per run, 8 to 4,096 tasks
 # Issue 4, on 2 cores, same run: cpu W=2 >= 1.85x sequential and no slower than
 # ProcessPoolExecutor; tiny tasks/s >= 10x ProcessPoolExecutor at chunksize 1 and >= it at 256.
 TARGET_SPEEDUP = 1.85
@@ -56,8 +61,47 @@ def add_arguments(parser):
     )
     common.add_common_arguments(parser, repeat=3)
     # Hidden: tests shrink the work so the command runs in a fraction of a second.
+    parser.add_argument(
+        "--chunksizes", type=chunksize_list, default=list(TINY_TASKS), metavar="C[,C...]",
+        help="chunksizes of the tiny workload (default: 1,256)",
+    )
+    parser.add_argument(
+        "--sizes", type=size_list, default=[BYTES_SIZE], metavar="SIZE[,SIZE...]",
+        help="payload sizes of the bytes workload, in bytes or with a K/M suffix (KiB, MiB; default: 1M)",
+    )
     parser.add_argument("--n", type=common.positive_int, default=DEFAULT_N, help=argparse.SUPPRESS)
     parser.add_argument("--scale", type=float, default=1.0, help=argparse.SUPPRESS)
+
+
+def chunksize_list(text):
+    """argparse type: '1,16,256' -> [1, 16, 256] (sorted, without repeats)."""
+    try:
+        return sorted({common.positive_int(part.strip()) for part in text.split(",")})
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(
+            f"--chunksizes takes positive integers separated by commas (e.g. 1,16,256), got {text!r}") from None
+
+
+def size_list(text):
+    """argparse type: '1K,64K,1M' -> [1024, 65536, 1048576] (sorted, without repeats)."""
+    sizes = set()
+    for part in text.split(","):
+        part = part.strip().upper()
+        factor = {"K": 1 << 10, "M": 1 << 20}.get(part[-1:], 1)
+        digits = part[:-1] if factor > 1 else part
+        if not digits.isdigit() or int(digits) < 1 or int(digits) * factor > 1 << 30:
+            raise argparse.ArgumentTypeError(
+                f"--sizes takes sizes from 1 byte to 1G, in bytes or with a K or M suffix, separated by commas "
+                f"(e.g. 1K,64K,1M), got {text!r}")
+        sizes.add(int(digits) * factor)
+    return sorted(sizes)
+
+
+def size_label(size):
+    for unit, factor in (("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if size >= factor and size % factor == 0:
+            return f"{size // factor} {unit}"
+    return f"{size} B"
 
 
 # ---- models ------------------------------------------------------------------------------
@@ -363,9 +407,10 @@ def measure_cpu(n, worker_counts, repeat, stdlib_modules, errors):
     return rows
 
 
-def measure_tiny(scale, repeat, stdlib_modules, errors):
+def measure_tiny(chunksizes, scale, repeat, stdlib_modules, errors):
     cases = []
-    for chunksize, tasks in TINY_TASKS.items():
+    for chunksize in chunksizes:
+        tasks = TINY_TASKS.get(chunksize, min(TINY_TASKS_MAX, TINY_TASKS[1] * chunksize))
         count = max(1, int(tasks * scale))
         cases.append((f"chunksize {chunksize}", plus_one, list(range(count)), chunksize, list(range(1, count + 1))))
     timings = measure("tiny", TINY_WORKERS, cases, stdlib_modules, repeat, errors)
@@ -373,22 +418,41 @@ def measure_tiny(scale, repeat, stdlib_modules, errors):
     for (key, case), (label, seconds) in timings.items():
         count = next(len(items) for name, _, items, _, _ in cases if name == case)
         summary = common.summarize(seconds)
-        rows.append({"model": key, "label": label, "case": case, "tasks": count, **summary,
+        chunksize = next(size for name, _, _, size, _ in cases if name == case)
+        rows.append({"model": key, "label": label, "case": case, "chunksize": chunksize, "tasks": count, **summary,
                      "tasks_per_s": count / summary["best_s"]})
     return rows
 
 
-def measure_bytes(scale, repeat, stdlib_modules, errors):
-    count = max(1, int(BYTES_TASKS * scale))
-    payload = bytes(range(256)) * (BYTES_SIZE // 256)
-    items = [payload] * count
-    timings = measure("bytes", TINY_WORKERS, [("1 MiB", echo, items, 1, items)], stdlib_modules, repeat, errors)
+PICKLE_LABEL = "pickle only (dumps+loads both ways, no transport)"
+
+
+def time_pickle_round_trips(items, repeat):
+    """[seconds] of pickling each item there and back in this thread: what a process pool pays before any pipe."""
+    runs = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        for item in items:
+            pickle.loads(pickle.dumps(pickle.loads(pickle.dumps(item, 5)), 5))
+        runs.append(time.perf_counter() - start)
+    return runs
+
+
+def measure_bytes(sizes, scale, repeat, stdlib_modules, errors):
     rows = []
-    for (key, _), (label, seconds) in timings.items():
-        summary = common.summarize(seconds)
-        rows.append({"model": key, "label": label, "tasks": count, **summary,
-                     "tasks_per_s": count / summary["best_s"],
-                     "mib_per_s_each_way": count * BYTES_SIZE / (1 << 20) / summary["best_s"]})
+    for size in sizes:
+        count = max(1, int(min(4096, max(8, BYTES_PER_RUN // size)) * scale))
+        payload = (bytes(range(256)) * (size // 256 + 1))[:size]
+        items = [payload] * count
+        timings = measure("bytes", TINY_WORKERS, [(size_label(size), echo, items, 1, items)], stdlib_modules,
+                          repeat, errors)
+        timings[("pickle", size_label(size))] = (PICKLE_LABEL, time_pickle_round_trips(items, repeat))
+        for (key, case), (label, seconds) in timings.items():
+            summary = common.summarize(seconds)
+            rows.append({"model": key, "label": label, "case": case, "size_bytes": size, "tasks": count, **summary,
+                         "tasks_per_s": count / summary["best_s"],
+                         "mib_per_s_each_way": count * size / (1 << 20) / summary["best_s"]})
+        items = payload = None  # the next size's run must not keep this one's payloads alive
     return rows
 
 
@@ -431,10 +495,11 @@ def print_report(report):
         ("model", "case", "tasks", "tasks/s (best)", "wall s (best)"),
         [(row["label"], row["case"], f"{row['tasks']:,}", f"{row['tasks_per_s']:,.0f}", f"{row['best_s']:.3f}")
          for row in report["tiny"]]))
-    print(f"\n(c) 1 MiB bytes argument and result (echo), W={TINY_WORKERS}, chunksize 1")
+    sizes = ", ".join(dict.fromkeys(row["case"] for row in report["bytes"])) or "no"
+    print(f"\n(c) {sizes} bytes argument and result (echo), W={TINY_WORKERS}, chunksize 1")
     print(common.format_table(
-        ("model", "tasks", "tasks/s (best)", "MiB/s each way"),
-        [(row["label"], row["tasks"], f"{row['tasks_per_s']:,.1f}", f"{row['mib_per_s_each_way']:,.0f}")
+        ("model", "size", "tasks", "tasks/s (best)", "MiB/s each way"),
+        [(row["label"], row["case"], row["tasks"], f"{row['tasks_per_s']:,.1f}", f"{row['mib_per_s_each_way']:,.0f}")
          for row in report["bytes"]]))
     if report["stdlib_pool_unavailable"]:
         print(f"\nstdlib interpreter pool: not measured: {report['stdlib_pool_unavailable']}")
@@ -456,8 +521,8 @@ def run(args):
               "environment": common.environment(), "stdlib_pool_unavailable": stdlib_unavailable}
     errors = []
     report["cpu"] = measure_cpu(args.n, args.workers, args.repeat, stdlib_modules, errors)
-    report["tiny"] = measure_tiny(args.scale, args.repeat, stdlib_modules, errors)
-    report["bytes"] = measure_bytes(args.scale, args.repeat, stdlib_modules, errors)
+    report["tiny"] = measure_tiny(args.chunksizes, args.scale, args.repeat, stdlib_modules, errors)
+    report["bytes"] = measure_bytes(args.sizes, args.scale, args.repeat, stdlib_modules, errors)
     report["errors"] = errors
     report["targets"] = evaluate_targets(report["cpu"], report["tiny"])
     if args.json:
