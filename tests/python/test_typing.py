@@ -75,9 +75,56 @@ def main() -> None:
         pending: manycore.AsyncResult[int] = pool.apply_async(add, (1, 2))
         later: int = pending.get(timeout=5.0)
     asyncio.run(queue.put_async(2))
+    buf: manycore.SharedBuffer = manycore.SharedBuffer(8)
+    buf[0] = 7
+    buf[1:3] = b"ab"
+    view: memoryview = memoryview(buf)
+    head: manycore.SharedBuffer = buf[:4]
+    byte: int = buf[0]
+    frozen = manycore.SharedBuffer.copy_of(b"xyz", readonly=True)
+    sizes: tuple[int, int, bool] = (len(buf), head.nbytes, frozen.readonly)
+    view.release()
+    shared = manycore.SharedDict({"a": 1}, b=2)
+    shared["c"] = 3
+    swapped: bool = shared.compare_and_set("a", 1, 10)
+    keys: list[object] = shared.keys()
+    counter = manycore.AtomicInt(0)
+    new_value: int = counter.add(2)
+    old_value: int = counter.fetch_add()
+    exchanged: bool = counter.compare_exchange(3, 4)
+    outcome: str = counter.wait(0, timeout=0.0)
+    woken: int = counter.notify(None)
+    lock = manycore.Lock()
+    got: bool = lock.acquire(blocking=True, timeout=1.0)
+    lock.release()
+    with manycore.RLock():
+        pass
+    condition = manycore.Condition(manycore.Lock())
+    with condition:
+        condition.notify_all()
+        flag: bool = condition.wait_for(lambda: True, timeout=0.1)
+    event = manycore.Event()
+    event.set()
+    is_set: bool = asyncio.run(event.wait_async(timeout=1.0))
+    semaphore: manycore.Semaphore = manycore.BoundedSemaphore(2)
+    acquired: bool = asyncio.run(semaphore.acquire_async())
+    semaphore.release()
+    barrier = manycore.Barrier(1, timeout=1.0)
+    arrival: int = barrier.wait()
+    shared_value = manycore.Value("i", 0)
+    with shared_value.get_lock():
+        shared_value.value += 1
+    raw_value = manycore.RawValue("d", 1.5)
+    array = manycore.Array("i", [1, 2, 3])
+    element: int = array[0]
+    elements: list[int] = array[:]
+    raw_array = manycore.RawArray("b", 4)
+    unlocked = manycore.Array("i", 2, lock=False)
     interp.close()
     print(result, done, value, running, everyone, current, shareable, pickled, item, queues, ready, sent,
-          total, squares, mapped, first, later, manycore.WHENCE_STDLIB)
+          total, squares, mapped, first, later, manycore.WHENCE_STDLIB, byte, sizes, swapped, keys, new_value,
+          old_value, exchanged, outcome, woken, got, flag, is_set, acquired, arrival, raw_value.value,
+          len(raw_array), list(unlocked), element, elements, array.get_obj())
 
 
 if __name__ == "__main__":
@@ -97,6 +144,7 @@ wrong_id: str = interp.id
 wrong_result: str = interp.call(square, 2)
 interp.call(square, "not an int")
 queue = manycore.Queue("not an id")
+wrong_acquired: str = manycore.Lock().acquire()
 '''
 
 
@@ -124,7 +172,7 @@ def test_mypy_strict_finds_the_type_errors(tmp_path):
     completed = run_mypy(tmp_path, "type_errors.py", TYPE_ERRORS)
     assert completed.returncode == 1, completed.stdout + completed.stderr
     errors = [line for line in completed.stdout.splitlines() if ": error:" in line]
-    assert len(errors) == 4, completed.stdout
+    assert len(errors) == 5, completed.stdout
 
 
 def test_the_program_checked_by_mypy_runs(tmp_path):
