@@ -49,6 +49,12 @@ class ManycoreApi(Directive):
             title = "More" if home == package.__name__ else module_title(importlib.import_module(home))
             lines += [title, "-" * len(title), ""]
             for name, obj in members:
+                if not callable(obj):  # a constant (WHENCE_*): its value, not its type's docstring
+                    meaning = ("a value of ``Interpreter.whence``: how the interpreter was created, as in "
+                               "3.14's ``concurrent.interpreters``") if name.startswith("WHENCE_") else "a constant"
+                    lines += [f".. py:data:: {package.__name__}.{name}", f"   :value: {obj!r}", "",
+                              f"   {meaning[0].upper() + meaning[1:]}.", ""]
+                    continue
                 if isinstance(obj, type) and issubclass(obj, BaseException):
                     kind = "autoexception"
                 elif isinstance(obj, type):

@@ -245,9 +245,9 @@ PyMethodDef buffer_methods[] = {
     {"freeze", buffer_freeze, METH_NOARGS,
      "freeze(): make the memory read-only for every view in every interpreter, for good. BufferError while a "
      "writable memoryview of it exists."},
-    {"tobytes", buffer_tobytes, METH_NOARGS, "tobytes() -> bytes: a copy of the bytes."},
+    {"tobytes", buffer_tobytes, METH_NOARGS, "tobytes($self, /)\n--\n\nA copy of the bytes, as bytes."},
     {"fileno", buffer_fileno, METH_NOARGS,
-     "fileno() -> int: the memfd behind the buffer, which a process can mmap (os.open('/proc/<pid>/fd/<fd>')). "
+     "fileno($self, /)\n--\n\nThe memfd behind the buffer (an int), which a process can mmap (os.open('/proc/<pid>/fd/<fd>')). "
      "OSError if the buffer has none."},
     {"__reduce__", buffer_reduce, METH_NOARGS, nullptr},
     {nullptr, nullptr, 0, nullptr},
