@@ -275,7 +275,7 @@ def measure_create_close(samples):
 
 
 def evaluate_targets(results):
-    """The two ratios of issue 2 at W=2 (None where a model did not run)."""
+    """The two target ratios at W=2 (None where a model did not run)."""
     rows = {(row["model"], row["workers"]): row for row in results}
     manycore_row = rows.get(("manycore", TARGET_WORKERS))
     sequential_row = rows.get(("sequential", TARGET_WORKERS))

@@ -20,7 +20,7 @@
     kept between calls); and over T CPU-bound ``spin(n)`` tasks.
 
 Every result is checked against the sequential one; a wrong result makes the exit
-status 1. Targets (issue 13) are printed as PASS/FAIL, never the exit status.
+status 1. Targets are printed as PASS/FAIL, never the exit status.
 """
 
 import argparse
@@ -221,7 +221,7 @@ def print_report(report):
               f"{row['tasks_per_s']:,.0f}") for row in report["joblib"]]))
     for error in report["errors"]:
         print(f"\nERROR: {error}")
-    print("\ntargets (issue 13, ratios from this run; informational, not the exit status):")
+    print("\ntargets (ratios from this run; informational, not the exit status):")
     for target in report["targets"]:
         verdict = "not measured" if target["ratio"] is None else common.format_verdict(target)
         print(f"  {target['name']:<62} {verdict}")
