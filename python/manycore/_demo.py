@@ -287,7 +287,7 @@ def print_report(report):
     print(f"\nSummary, {env['cpus']} cores:")
     for line in summary_lines(report):
         print(f"  - {line}")
-    print("\nMore detail, model by model: python -m manycore bench cpu|pool|queue|startup")
+    print("\nMore detail, model by model: python -m manycore bench cpu|pool|queue|startup|data|shared|ecosystem")
 
 
 def run(args):
