@@ -935,34 +935,32 @@ class Decoder {
     return hooks_.unpickle(std::string_view(data, size));
   }
 
+  // Fills `count` slots from a run of 8-byte numbers, each made into an object by `make`.
+  template <typename Number, typename SetItem, typename Make>
+  bool fixed_width_run(size_t count, const char* what, SetItem& set_item, Make make) {
+    static_assert(sizeof(Number) == 8);
+    const uint8_t* data = in_.take(8 * uint64_t(count));
+    if (data == nullptr) return malformed(what), false;
+    for (size_t i = 0; i < count; ++i) {
+      Number number;
+      std::memcpy(&number, data + 8 * i, 8);
+      PyObject* item = make(number);
+      if (item == nullptr) return false;
+      set_item(i, item);
+    }
+    return true;
+  }
+
   // Fills `count` slots (list or tuple items) from a packed run of `run_tag`'s kind.
   template <typename SetItem>
   bool run(uint8_t run_tag, size_t count, SetItem set_item) {
     switch (run_tag) {
-      case kTagListInt: {
-        const uint8_t* data = in_.take(8 * uint64_t(count));
-        if (data == nullptr) return malformed("int run"), false;
-        for (size_t i = 0; i < count; ++i) {
-          int64_t number;
-          std::memcpy(&number, data + 8 * i, 8);
-          PyObject* item = PyLong_FromLongLong(number);
-          if (item == nullptr) return false;
-          set_item(i, item);
-        }
-        return true;
-      }
-      case kTagListFloat: {
-        const uint8_t* data = in_.take(8 * uint64_t(count));
-        if (data == nullptr) return malformed("float run"), false;
-        for (size_t i = 0; i < count; ++i) {
-          double number;
-          std::memcpy(&number, data + 8 * i, 8);
-          PyObject* item = PyFloat_FromDouble(number);
-          if (item == nullptr) return false;
-          set_item(i, item);
-        }
-        return true;
-      }
+      case kTagListInt:
+        return fixed_width_run<int64_t>(count, "int run", set_item,
+                                        [](int64_t number) { return PyLong_FromLongLong(number); });
+      case kTagListFloat:
+        return fixed_width_run<double>(count, "float run", set_item,
+                                       [](double number) { return PyFloat_FromDouble(number); });
       case kTagListStr: {
         for (size_t i = 0; i < count; ++i) {
           uint64_t header;
