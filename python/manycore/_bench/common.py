@@ -144,6 +144,14 @@ def format_verdict(target):
     return text
 
 
+def print_targets(targets, name_width, *, scope="", not_measured="not measured"):
+    """Prints a benchmark's target lines: name, then its verdict (or `not_measured` where its ratio is None)."""
+    print(f"\ntargets ({scope}ratios from this run; informational, not the exit status):")
+    for target in targets:
+        verdict = not_measured if target["ratio"] is None else format_verdict(target)
+        print(f"  {target['name']:<{name_width}} {verdict}")
+
+
 def run_spread(*rows):
     """The larger (median / best - 1) of timing rows with best_s and median_s."""
     return max(row["median_s"] / row["best_s"] - 1 for row in rows)

@@ -315,13 +315,8 @@ def print_report(report):
         bits = report["fingerprint"]["bit_length"]
         print(f"\nevery model computed the same {report['n']:,}! ({bits:,} bits) in every run")
 
-    print(f"\ntargets (W={TARGET_WORKERS}, ratios from this run; informational, not the exit status):")
-    for target in report["targets"]:
-        if target["ratio"] is None:
-            verdict = f"not measured (needs W={TARGET_WORKERS} in --workers and both models)"
-        else:
-            verdict = common.format_verdict(target)
-        print(f"  {target['name']:<42} {verdict}")
+    common.print_targets(report["targets"], 42, scope=f"W={TARGET_WORKERS}, ",
+                         not_measured=f"not measured (needs W={TARGET_WORKERS} in --workers and both models)")
 
     lifecycle, memory, spawn = report["interpreter_create_close"], report["interpreter_memory"], report["spawn_process"]
     print(f"\nmanycore interpreter create+close: {lifecycle['create_close_ms']:.1f} ms "

@@ -368,10 +368,7 @@ def print_report(report):
         [(row["label"], f"{row['first_s']:.3f}", f"{row['total_s']:.3f}") for row in report["streaming"]]))
     for error in report["errors"]:
         print(f"\nERROR: {error['model']}: {error['error']}")
-    print("\ntargets (ratios from this run; informational, not the exit status):")
-    for target in report["targets"]:
-        verdict = "not measured" if target["ratio"] is None else common.format_verdict(target)
-        print(f"  {target['name']:<58} {verdict}")
+    common.print_targets(report["targets"], 58)
 
 
 def run(args):

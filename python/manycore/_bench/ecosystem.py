@@ -221,10 +221,7 @@ def print_report(report):
               f"{row['tasks_per_s']:,.0f}") for row in report["joblib"]]))
     for error in report["errors"]:
         print(f"\nERROR: {error}")
-    print("\ntargets (ratios from this run; informational, not the exit status):")
-    for target in report["targets"]:
-        verdict = "not measured" if target["ratio"] is None else common.format_verdict(target)
-        print(f"  {target['name']:<62} {verdict}")
+    common.print_targets(report["targets"], 62)
 
 
 def run(args):

@@ -506,13 +506,7 @@ def print_report(report):
     for error in report["errors"]:
         kind = "not measured (informational model)" if error["informational"] else "ERROR"
         print(f"\n{kind}: {error['workload']}: {error['model']} at W={error['workers']}: {error['error']}")
-    print("\ntargets (ratios from this run; informational, not the exit status):")
-    for target in report["targets"]:
-        if target["ratio"] is None:
-            verdict = "not measured"
-        else:
-            verdict = common.format_verdict(target)
-        print(f"  {target['name']:<58} {verdict}")
+    common.print_targets(report["targets"], 58)
 
 
 def run(args):

@@ -408,10 +408,7 @@ def print_report(report):
     for error in report["errors"]:
         kind = "not measured (informational model)" if error["informational"] else "ERROR"
         print(f"\n{kind}: {error['model']} at W={error['workers']}: {error['error']}")
-    print("\ntargets (ratios from this run; informational, not the exit status):")
-    for target in report["targets"]:
-        verdict = "not measured" if target["ratio"] is None else common.format_verdict(target)
-        print(f"  {target['name']:<46} {verdict}")
+    common.print_targets(report["targets"], 46)
     if report["cpu_ratios"]:
         print("same ratios in CPU time of this process (what the wall-clock ones cost without the machine's "
               "other load):")
