@@ -487,6 +487,20 @@ class Encoder {
     return true;
   }
 
+  // An item of a str or bytes run: when it was seen before, writes its back-reference
+  // (memo index << flag_bits, the flag bits all set) and returns true; otherwise
+  // returns false, with `shared` saying whether it takes the next memo index.
+  bool run_backref(PyObject* item, unsigned flag_bits, bool& shared) {
+    shared = tracking_ && Py_REFCNT(item) > 1;
+    uint32_t seen;
+    if (shared && memo_.find(item, &seen)) {
+      out_.varint((uint64_t(seen) << flag_bits) | ((uint64_t(1) << flag_bits) - 1));
+      return true;
+    }
+    if (shared) memo_.add(item);
+    return false;
+  }
+
   // Each item: (memo index << 2 | 3) when seen before, else (length << 3 | shared << 2 |
   // kind code) and the code units; a shared one takes the next memo index.
   bool str_run(uint8_t tag, PyObject** items, size_t count) {
@@ -497,13 +511,8 @@ class Encoder {
     out_.varint(count);
     for (size_t i = 0; i < count; ++i) {
       PyObject* item = items[i];
-      const bool shared = tracking_ && Py_REFCNT(item) > 1;
-      uint32_t seen;
-      if (shared && memo_.find(item, &seen)) {
-        out_.varint((uint64_t(seen) << 2) | 3);
-        continue;
-      }
-      if (shared) memo_.add(item);
+      bool shared;
+      if (run_backref(item, 2, shared)) continue;
       int kind = PyUnicode_KIND(item);
       size_t length = static_cast<size_t>(PyUnicode_GET_LENGTH(item));
       size_t bytes = length * static_cast<size_t>(kind);
@@ -527,13 +536,8 @@ class Encoder {
     out_.varint(count);
     for (size_t i = 0; i < count; ++i) {
       PyObject* item = items[i];
-      const bool shared = tracking_ && Py_REFCNT(item) > 1;
-      uint32_t seen;
-      if (shared && memo_.find(item, &seen)) {
-        out_.varint((uint64_t(seen) << 1) | 1);
-        continue;
-      }
-      if (shared) memo_.add(item);
+      bool shared;
+      if (run_backref(item, 1, shared)) continue;
       size_t size = static_cast<size_t>(PyBytes_GET_SIZE(item));
       if (out_.segment_bytes() + size > kMaxMessageBytes) return fail(StatusCode::kNotShareable, size_error());
       out_.varint((uint64_t(size) << 2) | (uint64_t(shared) << 1));
