@@ -98,7 +98,9 @@ class TaskResults {
   // ---- consumer side ----
   // kByTicket: waits for the result of the next ticket not yet taken, then returns
   // it and the ready results after it, up to the first failure (a failure is only
-  // ever returned alone, first). Empty vector: the stream is closed and every
+  // ever returned alone, first), max_results, and the end of the first chunk's block
+  // that reaches 256 results (one chunk's block is never split unless max_results
+  // says so; later ones wait for the next call). Empty vector: the stream is closed and every
   // ticket was taken. kTimeout, or kInterrupted (Python error set).
   Result<std::vector<Result<Value>>> take_in_order(std::optional<double> timeout_seconds, size_t max_results);
   // kArrival: waits until at least one result arrived and returns all that did, in

@@ -6,6 +6,7 @@
 // PyObject*), so it may be created in one interpreter and read in another.
 #pragma once
 
+#include <memory>
 #include <optional>
 #include <string>
 #include <utility>
@@ -45,29 +46,43 @@ struct RemoteError {
   std::optional<std::string> pickled;
 };
 
+// Small on purpose (a code and one pointer): a pool moves one Result<Value> per task
+// item, and an Ok status is what nearly all of them carry. The message and the remote
+// error live in one immutable block that copies of a Status share.
 class Status {
  public:
   Status() = default;
-  Status(StatusCode code, std::string message) : code_(code), message_(std::move(message)) {}
+  Status(StatusCode code, std::string message)
+      : code_(code), detail_(std::make_shared<const Detail>(Detail{std::move(message), std::nullopt})) {}
   static Status Ok() { return {}; }
   static Status Remote(RemoteError error) {
-    Status status(StatusCode::kRemoteException, error.type_qualname + ": " + error.message);
-    status.remote_ = std::move(error);
+    Status status;
+    status.code_ = StatusCode::kRemoteException;
+    std::string message = error.type_qualname + ": " + error.message;
+    status.detail_ = std::make_shared<const Detail>(Detail{std::move(message), std::move(error)});
     return status;
   }
 
   bool ok() const { return code_ == StatusCode::kOk; }
   StatusCode code() const { return code_; }
-  const std::string& message() const { return message_; }
-  const std::optional<RemoteError>& remote() const { return remote_; }
+  const std::string& message() const { return detail_ ? detail_->message : empty_message(); }
+  // The exception a callable raised in another interpreter (kRemoteException), or null.
+  const RemoteError* remote() const { return detail_ && detail_->remote ? &*detail_->remote : nullptr; }
 
  private:
+  struct Detail {
+    std::string message;
+    std::optional<RemoteError> remote;
+  };
+  static const std::string& empty_message() {
+    static const std::string kEmpty;
+    return kEmpty;
+  }
+
   StatusCode code_ = StatusCode::kOk;
-  std::string message_;
-  std::optional<RemoteError> remote_;
+  std::shared_ptr<const Detail> detail_;  // null for Ok and for a failure made without one
 };
 
-// Either a T or a non-ok Status.
 template <typename T>
 class Result {
  public:
@@ -80,7 +95,10 @@ class Result {
     static const Status kOkStatus;
     return ok() ? kOkStatus : std::get<Status>(state_);
   }
-  Status take_status() { return ok() ? Status() : std::move(std::get<Status>(state_)); }
+  Status take_status() {
+    if (Status* failure = std::get_if<Status>(&state_)) return std::move(*failure);
+    return Status();
+  }
   T& value() { return std::get<T>(state_); }
   const T& value() const { return std::get<T>(state_); }
   T take_value() { return std::move(std::get<T>(state_)); }

@@ -102,6 +102,12 @@ std::vector<Result<Value>>* TaskResults::next_block_locked() {
   return lowest->first + next_taken_in_block_ == next_to_take_ ? &lowest->second : nullptr;
 }
 
+namespace {
+// take_in_order gathers small ready blocks (chunksize 1: one result each) up to this
+// many results per call; a larger block is always moved whole.
+constexpr size_t kTakeBatch = 256;
+}  // namespace
+
 Result<std::vector<Result<Value>>> TaskResults::take_in_order(std::optional<double> timeout_seconds,
                                                                size_t max_results) {
   if (order_ != Order::kByTicket) return Status(StatusCode::kInvalidArgument, "these results arrive unordered");
@@ -131,7 +137,9 @@ Result<std::vector<Result<Value>>> TaskResults::take_in_order(std::optional<doub
           if (block_done) {
             by_ticket_.erase(by_ticket_.begin());
             next_taken_in_block_ = 0;
-            block = first_failed ? nullptr : next_block_locked();
+            // Whole blocks beyond kTakeBatch results wait for the next call: appending
+            // them would move every result again, into an ever larger vector.
+            block = first_failed || taken.size() >= kTakeBatch ? nullptr : next_block_locked();
           } else {
             next_taken_in_block_ = end;
             break;  // stopped at a failure or at the limit

@@ -307,7 +307,7 @@ TEST_F(WorkerTest, JobRaisingReturnsRemoteException) {
   ASSERT_FALSE(result.ok());
   const Status& status = result.status();
   EXPECT_EQ(status.code(), StatusCode::kRemoteException);
-  ASSERT_TRUE(status.remote().has_value());
+  ASSERT_TRUE(status.remote() != nullptr);
   EXPECT_EQ(status.remote()->type_module, "builtins");
   EXPECT_EQ(status.remote()->type_qualname, "ZeroDivisionError");
   EXPECT_EQ(status.remote()->message, "division by zero");
@@ -429,7 +429,7 @@ TEST(InterpreterTest, MissingStartupModuleFailsCreate) {
   Result<std::shared_ptr<Interpreter>> created = Interpreter::create(config);
   ASSERT_FALSE(created.ok());
   EXPECT_EQ(created.status().code(), StatusCode::kRemoteException);
-  ASSERT_TRUE(created.status().remote().has_value());
+  ASSERT_TRUE(created.status().remote() != nullptr);
   EXPECT_EQ(created.status().remote()->type_qualname, "ModuleNotFoundError");
   EXPECT_EQ(runtime::list_ids(), before);
 }
@@ -459,7 +459,7 @@ TEST(InterpreterTest, StartupModuleOnFirstJobFailsJobsNotCreate) {
   for (int attempt = 0; attempt < 2; ++attempt) {  // each job tries again
     Result<Value> ran = wait_and_take(worker->submit([]() -> Result<Value> { return Value::Int(1); }));
     ASSERT_FALSE(ran.ok());
-    ASSERT_TRUE(ran.status().remote().has_value());
+    ASSERT_TRUE(ran.status().remote() != nullptr);
     EXPECT_EQ(ran.status().remote()->type_qualname, "ModuleNotFoundError");
   }
   EXPECT_TRUE(worker->close().ok());
@@ -491,7 +491,7 @@ TEST(InterpreterTest, CreateManyIsAllOrNothing) {
   config.startup_module = "no_such_startup_module_xyz";
   Result<std::vector<std::shared_ptr<Interpreter>>> created = Interpreter::create_many(config, 2);
   ASSERT_FALSE(created.ok());
-  ASSERT_TRUE(created.status().remote().has_value());
+  ASSERT_TRUE(created.status().remote() != nullptr);
   EXPECT_EQ(created.status().remote()->type_qualname, "ModuleNotFoundError");
   EXPECT_EQ(runtime::list_ids(), before);
   EXPECT_EQ(Interpreter::live_count(), live_before);

@@ -530,7 +530,7 @@ TEST(WorkerPoolTest, AWorkerThatCannotStartFailsCreateAndLeavesNothing) {
   options.interpreter.startup_module_on_first_job = true;  // a pool imports at start all the same
   Result<std::shared_ptr<WorkerPool>> created = WorkerPool::create(std::move(options));
   ASSERT_FALSE(created.ok());
-  ASSERT_TRUE(created.status().remote().has_value());
+  ASSERT_TRUE(created.status().remote() != nullptr);
   EXPECT_EQ(created.status().remote()->type_qualname, "ModuleNotFoundError");
   EXPECT_EQ(Interpreter::live_count(), live_before);
 }

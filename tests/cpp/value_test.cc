@@ -463,7 +463,7 @@ TEST_F(MainCodecTest, CapturePythonErrorDescribesTheException) {
   EXPECT_FALSE(PyErr_Occurred()) << "capture takes the error";
   EXPECT_EQ(status.code(), StatusCode::kRemoteException);
   EXPECT_EQ(status.message(), "ValueError: bad value: 42");
-  ASSERT_TRUE(status.remote().has_value());
+  ASSERT_TRUE(status.remote() != nullptr);
   const RemoteError& error = *status.remote();
   EXPECT_EQ(error.type_module, "builtins");
   EXPECT_EQ(error.type_qualname, "ValueError");
@@ -484,7 +484,7 @@ TEST_F(MainCodecTest, CapturePythonErrorNamesTheTypesModule) {
   PyRef ran = test::run_raising("import json\njson.loads('{')\n");
   ASSERT_FALSE(ran);
   Status status = capture_python_error();
-  ASSERT_TRUE(status.remote().has_value());
+  ASSERT_TRUE(status.remote() != nullptr);
   EXPECT_EQ(status.remote()->type_module, "json.decoder");
   EXPECT_EQ(status.remote()->type_qualname, "JSONDecodeError");
 }
@@ -495,7 +495,7 @@ TEST_F(MainCodecTest, CapturePythonErrorKeepsAnUnpicklableException) {
   ASSERT_FALSE(ran);
   Status status = capture_python_error();
   EXPECT_FALSE(PyErr_Occurred());
-  ASSERT_TRUE(status.remote().has_value());
+  ASSERT_TRUE(status.remote() != nullptr);
   EXPECT_EQ(status.remote()->type_qualname, "RuntimeError");
   EXPECT_NE(status.remote()->message.find("locked"), std::string::npos);
   EXPECT_FALSE(status.remote()->pickled.has_value());
@@ -505,7 +505,7 @@ TEST_F(MainCodecTest, CapturePythonErrorWithoutAnErrorIsInternal) {
   ASSERT_FALSE(PyErr_Occurred());
   Status status = capture_python_error();
   EXPECT_EQ(status.code(), StatusCode::kInternal);
-  EXPECT_FALSE(status.remote().has_value());
+  EXPECT_FALSE(status.remote() != nullptr);
 }
 
 // ---- Installed hooks -------------------------------------------------------------------
