@@ -7,7 +7,8 @@
 //   grows) and the Shareable C++ objects (queues, channels, ...) it refers to.
 // - A Message holds one or more segments: each segment is one independently decodable
 //   value (a call's arguments, one queue item, one item of a pool chunk). A pool chunk
-//   is one Message with one segment per task item, in both directions.
+//   is one Message, in both directions: one segment per task item, or one segment
+//   holding the list of them all when they are plain values (is_plain below).
 // - Object identity is kept within a segment, as pickle keeps it: an object reached
 //   twice (a shared child, a repeated dict key string) is written once and referred to
 //   by its memo index after that, and containers that contain themselves (directly or
@@ -130,6 +131,12 @@ Value segment_to_tree(const Message& message, size_t segment);
 Value::Kind segment_kind(const Message& message, size_t segment);
 // The raw bytes of a segment (for content-keyed caches).
 std::string_view segment_bytes(const Message& message, size_t segment);
+// Values the codec writes with no hook and whose decoding cannot fail (but for memory):
+// None, bool, int, float, str, bytes. A pool chunk of them travels as one list.
+inline bool is_plain(PyObject* obj) {
+  return obj == Py_None || PyLong_CheckExact(obj) || PyFloat_CheckExact(obj) || PyUnicode_CheckExact(obj) ||
+         PyBytes_CheckExact(obj) || PyBool_Check(obj);
+}
 }  // namespace internal
 
 }  // namespace manycore

@@ -64,16 +64,33 @@ namespace manycore {
 // Where task results go and where a consumer waits for them. One per map/imap call
 // (kByTicket) or per executor (kArrival, each ticket one Future). Thread-safe; a
 // kByTicket stream has one consumer.
+//
+// Packed results: a kByTicket stream made with `packed_results` lets a worker deliver
+// a whole chunk whose calls all returned plain values (None, bool, int, float, str,
+// bytes) as one Value that decodes to the list of them: one segment to decode for the
+// chunk instead of one per item. Its consumer takes with take_run_in_order.
 class TaskResults {
  public:
   enum class Order { kByTicket, kArrival };
   using Arrival = std::pair<uint64_t, Result<Value>>;
+  // What one take_run_in_order returns: results one per ticket (`each`), or, when
+  // packed_count > 0, items [packed_from, packed_from + packed_count) of the list that
+  // `packed` decodes to, all successes.
+  struct Run {
+    std::vector<Result<Value>> each;
+    Value packed;
+    size_t packed_from = 0;
+    size_t packed_count = 0;
+    bool empty() const { return each.empty() && packed_count == 0; }
+  };
 
-  explicit TaskResults(Order order) : order_(order) {}
+  explicit TaskResults(Order order, bool packed_results = false)
+      : order_(order), packed_results_(order == Order::kByTicket && packed_results) {}
   TaskResults(const TaskResults&) = delete;
   TaskResults& operator=(const TaskResults&) = delete;
 
   Order order() const { return order_; }
+  bool packed_results() const { return packed_results_; }
 
   // ---- producer side (the submitter) ----
   // Reserves `count` consecutive tickets and returns the first; kClosed after close().
@@ -102,7 +119,12 @@ class TaskResults {
   // that reaches 256 results (one chunk's block is never split unless max_results
   // says so; later ones wait for the next call). Empty vector: the stream is closed and every
   // ticket was taken. kTimeout, or kInterrupted (Python error set).
+  // kInvalidArgument on a stream made with packed_results: use take_run_in_order.
   Result<std::vector<Result<Value>>> take_in_order(std::optional<double> timeout_seconds, size_t max_results);
+  // take_in_order for any kByTicket stream: one packed block (or the part of it that
+  // max_results allows) is returned alone, in `packed`; per-ticket results as
+  // take_in_order returns them. An empty Run: closed and every ticket taken.
+  Result<Run> take_run_in_order(std::optional<double> timeout_seconds, size_t max_results);
   // kArrival: waits until at least one result arrived and returns all that did, in
   // arrival order. Empty vector: closed and nothing outstanding.
   Result<std::vector<Arrival>> take_arrived(std::optional<double> timeout_seconds);
@@ -112,20 +134,33 @@ class TaskResults {
   bool start(uint64_t ticket, bool tracked);
   // Results of tickets first_ticket, first_ticket+1, ...
   void deliver(uint64_t first_ticket, std::vector<Result<Value>> results, bool tracked);
+  // The `count` successful results of tickets first_ticket, ... as one Value that
+  // decodes to a list of them (packed_results() streams only).
+  void deliver_packed(uint64_t first_ticket, Value list, size_t count, bool tracked);
   // The task was dropped before it ran: each ticket ends with `why` (kCancelled or
   // kBroken); a tracked ticket already ended by cancel() stays silent.
   void discard(uint64_t first_ticket, size_t count, bool tracked, const Status& why);
 
  private:
+  // The results of consecutive tickets, as delivered by one task.
+  struct Block {
+    std::vector<Result<Value>> each;  // one per ticket, unless packed
+    Value packed;                     // packed_count > 0: decodes to the list of them
+    size_t packed_count = 0;
+    size_t size() const { return packed_count > 0 ? packed_count : each.size(); }
+  };
   void store_locked(uint64_t first_ticket, std::vector<Result<Value>> results);
   // kByTicket: the stored block holding next_to_take_, or nullptr.
-  std::vector<Result<Value>>* next_block_locked();
+  Block* next_block_locked();
+  // Takes what is ready at next_to_take_ (under mutex_); false when nothing is.
+  bool take_ready_locked(size_t limit, Run& taken);
   // Whether the consumer has something to take (or is finished), under mutex_.
   bool consumer_should_wake_locked() const;
   // Sets wake_ from the state, under mutex_; true if the consumer must be notified.
   bool update_wake_locked();
 
   const Order order_;
+  const bool packed_results_;
   std::atomic<bool> abandoned_{false};
   mutable std::mutex mutex_;
   std::condition_variable cv_;             // the consumer parks here
@@ -138,22 +173,26 @@ class TaskResults {
   // guarded by mutex_ (kByTicket): first ticket of a task -> its results (a chunk's
   // results stay one block, so a map moves one vector per chunk, not one per item).
   // The lowest block may be partly taken: its first next_taken_in_block_ items are.
-  std::map<uint64_t, std::vector<Result<Value>>> by_ticket_;
+  std::map<uint64_t, Block> by_ticket_;
   size_t next_taken_in_block_ = 0;
   std::deque<Arrival> arrived_;                                // guarded by mutex_ (kArrival)
 };
 
 // One unit of work: `callable(*args, **keywords)` for each args tuple in `arguments`
 // (or `callable(argument)` for each one when single_argument); result i goes to
-// ticket first_ticket + i of `results`.
+// ticket first_ticket + i of `results`. A packed task (packed_count > 0) holds one
+// Value in `arguments`, which decodes to the list of its packed_count items.
 struct PoolTask {
   std::shared_ptr<const Value> callable;
   std::vector<Value> arguments;  // each a kTuple, or each the one argument
+  size_t packed_count = 0;       // > 0: arguments[0] is the list of the items
   bool single_argument = false;  // map's case: no tuple to build per item
   Value keywords;                // kNone or a kDict, passed to every call
   uint64_t first_ticket = 0;
   bool tracked = false;          // a single-ticket task registered with TaskResults::track
   std::shared_ptr<TaskResults> results;
+
+  size_t item_count() const { return packed_count > 0 ? packed_count : arguments.size(); }
 };
 
 struct PoolOptions {

@@ -90,13 +90,15 @@ bool TaskResults::update_wake_locked() {
 
 void TaskResults::store_locked(uint64_t first_ticket, std::vector<Result<Value>> results) {
   if (order_ == Order::kByTicket) {
-    by_ticket_.emplace(first_ticket, std::move(results));
+    Block block;
+    block.each = std::move(results);
+    by_ticket_.emplace(first_ticket, std::move(block));
   } else {
     for (size_t i = 0; i < results.size(); ++i) arrived_.emplace_back(first_ticket + i, std::move(results[i]));
   }
 }
 
-std::vector<Result<Value>>* TaskResults::next_block_locked() {
+TaskResults::Block* TaskResults::next_block_locked() {
   if (by_ticket_.empty()) return nullptr;
   auto lowest = by_ticket_.begin();
   return lowest->first + next_taken_in_block_ == next_to_take_ ? &lowest->second : nullptr;
@@ -108,53 +110,84 @@ namespace {
 constexpr size_t kTakeBatch = 256;
 }  // namespace
 
-Result<std::vector<Result<Value>>> TaskResults::take_in_order(std::optional<double> timeout_seconds,
-                                                               size_t max_results) {
+bool TaskResults::take_ready_locked(size_t limit, Run& taken) {
+  Block* block = next_block_locked();
+  if (block == nullptr) return false;
+  if (block->packed_count > 0) {
+    // A packed block goes alone: its consumer decodes the one list.
+    size_t from = next_taken_in_block_;
+    size_t count = std::min(limit, block->packed_count - from);
+    taken.packed = block->packed;
+    taken.packed_from = from;
+    taken.packed_count = count;
+    next_to_take_ += count;
+    if (from + count == block->packed_count) {
+      by_ticket_.erase(by_ticket_.begin());
+      next_taken_in_block_ = 0;
+    } else {
+      next_taken_in_block_ = from + count;
+    }
+    update_wake_locked();
+    return true;
+  }
+  std::vector<Result<Value>>& each = taken.each;
+  // A failure is returned alone, so the consumer sees every success before it.
+  bool first_failed = !block->each[next_taken_in_block_].ok();
+  while (block != nullptr && block->packed_count == 0 && each.size() < (first_failed ? 1 : limit)) {
+    size_t from = next_taken_in_block_;
+    size_t end = from;
+    while (end < block->each.size() && each.size() + (end - from) < limit && (first_failed || block->each[end].ok())) {
+      ++end;
+      if (first_failed) break;
+    }
+    const bool block_done = end == block->each.size();
+    if (from == 0 && block_done && each.empty()) {
+      each = std::move(block->each);  // the common case: a whole chunk, one move
+    } else {
+      for (size_t i = from; i < end; ++i) each.push_back(std::move(block->each[i]));
+    }
+    next_to_take_ += end - from;
+    if (block_done) {
+      by_ticket_.erase(by_ticket_.begin());
+      next_taken_in_block_ = 0;
+      // Whole blocks beyond kTakeBatch results wait for the next call: appending
+      // them would move every result again, into an ever larger vector.
+      block = first_failed || each.size() >= kTakeBatch ? nullptr : next_block_locked();
+    } else {
+      next_taken_in_block_ = end;
+      break;  // stopped at a failure or at the limit
+    }
+  }
+  update_wake_locked();
+  return true;
+}
+
+Result<TaskResults::Run> TaskResults::take_run_in_order(std::optional<double> timeout_seconds, size_t max_results) {
   if (order_ != Order::kByTicket) return Status(StatusCode::kInvalidArgument, "these results arrive unordered");
   auto deadline = internal::deadline_after(timeout_seconds);
   const size_t limit = std::max<size_t>(max_results, 1);
   while (true) {
     {
       std::lock_guard lock(mutex_);
-      if (std::vector<Result<Value>>* block = next_block_locked()) {
-        std::vector<Result<Value>> taken;
-        // A failure is returned alone, so the consumer sees every success before it.
-        bool first_failed = !(*block)[next_taken_in_block_].ok();
-        while (block != nullptr && taken.size() < (first_failed ? 1 : limit)) {
-          size_t from = next_taken_in_block_;
-          size_t end = from;
-          while (end < block->size() && taken.size() + (end - from) < limit && (first_failed || (*block)[end].ok())) {
-            ++end;
-            if (first_failed) break;
-          }
-          const bool block_done = end == block->size();
-          if (from == 0 && block_done && taken.empty()) {
-            taken = std::move(*block);  // the common case: a whole chunk, one move
-          } else {
-            for (size_t i = from; i < end; ++i) taken.push_back(std::move((*block)[i]));
-          }
-          next_to_take_ += end - from;
-          if (block_done) {
-            by_ticket_.erase(by_ticket_.begin());
-            next_taken_in_block_ = 0;
-            // Whole blocks beyond kTakeBatch results wait for the next call: appending
-            // them would move every result again, into an ever larger vector.
-            block = first_failed || taken.size() >= kTakeBatch ? nullptr : next_block_locked();
-          } else {
-            next_taken_in_block_ = end;
-            break;  // stopped at a failure or at the limit
-          }
-        }
-        update_wake_locked();
-        return taken;
-      }
-      if (closed_ && next_to_take_ == next_ticket_) return std::vector<Result<Value>>{};
+      Run taken;
+      if (take_ready_locked(limit, taken)) return taken;
+      if (closed_ && next_to_take_ == next_ticket_) return Run{};
       wake_.store(false, std::memory_order_release);
     }
     Status waited = internal::wait_released(
         mutex_, cv_, [this] { return wake_.load(std::memory_order_acquire); }, deadline);
     if (!waited.ok()) return waited;
   }
+}
+
+Result<std::vector<Result<Value>>> TaskResults::take_in_order(std::optional<double> timeout_seconds,
+                                                               size_t max_results) {
+  if (packed_results_) {
+    return Status(StatusCode::kInvalidArgument, "these results may be packed: take them with take_run_in_order");
+  }
+  Result<Run> taken = take_run_in_order(timeout_seconds, max_results);
+  if (!taken.ok()) return taken.take_status();
+  return std::move(taken.value().each);
 }
 
 Result<std::vector<TaskResults::Arrival>> TaskResults::take_arrived(std::optional<double> timeout_seconds) {
@@ -194,6 +227,21 @@ void TaskResults::deliver(uint64_t first_ticket, std::vector<Result<Value>> resu
     if (tracked) tracked_.erase(first_ticket);
     outstanding_ -= results.size();
     store_locked(first_ticket, std::move(results));
+    notify = update_wake_locked();
+  }
+  if (notify) cv_.notify_all();
+}
+
+void TaskResults::deliver_packed(uint64_t first_ticket, Value list, size_t count, bool tracked) {
+  bool notify;
+  {
+    std::lock_guard lock(mutex_);
+    if (tracked) tracked_.erase(first_ticket);
+    outstanding_ -= count;
+    Block block;
+    block.packed = std::move(list);
+    block.packed_count = count;
+    by_ticket_.emplace(first_ticket, std::move(block));
     notify = update_wake_locked();
   }
   if (notify) cv_.notify_all();
@@ -280,44 +328,105 @@ class FunctionCache {
   std::unordered_map<std::string, PyRef> by_content_;
 };
 
-// The call's result, or null with `failure` set.
-PyRef call_one(PyObject* function, const Value& arguments, bool single_argument, PyObject* keywords, Status& failure) {
+// The result of function(argument) (single_argument) or function(*argument), or null
+// with `failure` set.
+PyRef call_with(PyObject* function, PyObject* argument, bool single_argument, PyObject* keywords, Status& failure) {
   PyRef result;
   if (single_argument && keywords == nullptr && !internal::needs_main_frame(function)) {
-    PyRef argument = PyRef::steal(decode(arguments));
-    if (!argument) return failure = capture_python_error(), PyRef();
-    result = PyRef::steal(PyObject_CallOneArg(function, argument.get()));
+    result = PyRef::steal(PyObject_CallOneArg(function, argument));
   } else if (single_argument) {
-    PyRef argument = PyRef::steal(decode(arguments));
-    if (!argument) return failure = capture_python_error(), PyRef();
-    PyRef positional = PyRef::steal(PyTuple_Pack(1, argument.get()));
+    PyRef positional = PyRef::steal(PyTuple_Pack(1, argument));
     if (!positional) return failure = capture_python_error(), PyRef();
     result = PyRef::steal(internal::call_callable(function, positional.get(), keywords));
+  } else if (!PyTuple_Check(argument)) {
+    failure = Status(StatusCode::kInvalidArgument, "task arguments must be a tuple");
+    return PyRef();
   } else {
-    PyRef positional = PyRef::steal(decode(arguments));
-    if (!positional) return failure = capture_python_error(), PyRef();
-    if (!PyTuple_Check(positional.get())) {
-      failure = Status(StatusCode::kInvalidArgument, "task arguments must be a tuple");
-      return PyRef();
-    }
-    result = PyRef::steal(internal::call_callable(function, positional.get(), keywords));
+    result = PyRef::steal(internal::call_callable(function, argument, keywords));
   }
   if (!result) failure = capture_python_error();
   return result;
 }
 
+// The results of one chunk, as its calls return. While every call returned a plain
+// value (and the stream takes packed results) they are kept as one list, encoded as
+// one segment at the end; the first other outcome turns what was kept into one
+// segment per result, as every later result is.
+class ChunkResults {
+ public:
+  ChunkResults(size_t count, bool may_pack) : count_(count) {
+    results_.reserve(count);
+    if (may_pack) packed_ = PyRef::steal(PyList_New(0));
+    if (may_pack && !packed_) PyErr_Clear();  // no memory for the list: go on unpacked
+  }
+
+  void add(PyRef result, Status failure) {
+    if (packed_ && failure.ok() && internal::is_plain(result.get())) {
+      if (PyList_Append(packed_.get(), result.get()) == 0) return;
+      PyErr_Clear();
+    }
+    unpack();
+    if (failure.ok()) failure = encoded_.add(result.get());
+    if (!failure.ok()) {
+      results_.push_back(std::move(failure));
+      return;
+    }
+    encoded_at_.push_back(results_.size());
+    results_.push_back(Value());  // filled in by finish, once the message is finished
+  }
+
+  // How many results were added.
+  size_t size() const { return packed_ ? size_t(PyList_GET_SIZE(packed_.get())) : results_.size(); }
+
+  // True when the whole chunk went into one list: `list` is its encoded form.
+  bool finish_packed(Value& list) {
+    if (packed_ && size() == count_) {
+      MessageBuilder encoded;
+      if (encoded.add(packed_.get()).ok()) {
+        list = std::move(encoded.finish_values().front());
+        packed_ = PyRef();
+        return true;
+      }
+    }
+    unpack();
+    return false;
+  }
+
+  // The per-ticket results (after finish_packed returned false).
+  std::vector<Result<Value>> finish() {
+    unpack();
+    std::vector<Value> values = encoded_.finish_values();
+    for (size_t i = 0; i < values.size(); ++i) results_[encoded_at_[i]] = std::move(values[i]);
+    return std::move(results_);
+  }
+
+ private:
+  void unpack() {
+    if (!packed_) return;
+    PyRef kept = std::move(packed_);
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(kept.get()); ++i) {
+      add(PyRef::borrow(PyList_GET_ITEM(kept.get(), i)), Status::Ok());
+    }
+  }
+
+  const size_t count_;
+  PyRef packed_;  // while packing: the results so far, all plain
+  MessageBuilder encoded_;
+  std::vector<size_t> encoded_at_;  // results_ index of each segment of encoded_
+  std::vector<Result<Value>> results_;
+};
+
 // `interrupted` is set (under this worker's GIL) when interrupt_running raised in
 // this task: the rest of its chunk is skipped, and its failures become kCancelled.
 void run_task(PoolTask& task, FunctionCache& cache, const std::atomic<bool>& interrupted, const std::string& why) {
-  const size_t count = task.arguments.size();
+  const size_t count = task.item_count();
   if (!task.results->start(task.first_ticket, task.tracked)) return;  // cancelled while queued
   if (task.results->abandoned()) {
     task.results->discard(task.first_ticket, count, task.tracked,
                           Status(StatusCode::kCancelled, "nobody waits for this result any more"));
     return;
   }
-  std::vector<Result<Value>> results;
-  results.reserve(count);
+  ChunkResults results(count, task.results->packed_results());
   PyObject* function = cache.get(task.callable);
   PyRef keywords;
   if (function != nullptr && task.keywords.kind() != Value::Kind::kNone) {
@@ -327,41 +436,57 @@ void run_task(PoolTask& task, FunctionCache& cache, const std::atomic<bool>& int
       PyErr_SetString(PyExc_TypeError, "task keywords must be a dict");
     }
   }
-  if (function == nullptr || (task.keywords.kind() != Value::Kind::kNone && !keywords)) {
+  PyRef packed_items;
+  if (function != nullptr && !PyErr_Occurred() && task.packed_count > 0) {
+    packed_items = PyRef::steal(decode(task.arguments.front()));
+    if (packed_items && (!PyList_Check(packed_items.get()) ||
+                         size_t(PyList_GET_SIZE(packed_items.get())) != task.packed_count)) {
+      packed_items = PyRef();
+      PyErr_SetString(PyExc_TypeError, "a packed task's arguments must be a list of its items");
+    }
+  }
+  if (PyErr_Occurred() || function == nullptr) {
     Status failed = capture_python_error();
-    results.assign(count, Result<Value>(failed));
+    for (size_t i = 0; i < count; ++i) results.add(PyRef(), failed);
   } else {
-    // The chunk's results go back as one message, one segment per result.
-    MessageBuilder encoded;
-    std::vector<size_t> encoded_at;  // results index of each segment
-    for (const Value& arguments : task.arguments) {
+    for (size_t i = 0; i < count; ++i) {
       if (interrupted.load(std::memory_order_acquire)) break;
       Status failure;
-      PyRef result = call_one(function, arguments, task.single_argument, keywords.get(), failure);
-      if (result) failure = encoded.add(result.get());
-      if (!failure.ok()) {
-        results.push_back(std::move(failure));
-        continue;
+      PyRef result;
+      if (packed_items) {
+        result = call_with(function, PyList_GET_ITEM(packed_items.get(), Py_ssize_t(i)), task.single_argument,
+                           keywords.get(), failure);
+      } else {
+        PyRef argument = PyRef::steal(decode(task.arguments[i]));
+        if (argument) {
+          result = call_with(function, argument.get(), task.single_argument, keywords.get(), failure);
+        } else {
+          failure = capture_python_error();
+        }
       }
-      encoded_at.push_back(results.size());
-      results.push_back(Value());  // filled in below, once the message is finished
+      results.add(std::move(result), std::move(failure));
     }
-    std::vector<Value> values = encoded.finish_values();
-    for (size_t i = 0; i < values.size(); ++i) results[encoded_at[i]] = std::move(values[i]);
   }
   keywords = PyRef();
+  packed_items = PyRef();
+  Value list;
+  if (!interrupted.load(std::memory_order_acquire) && results.finish_packed(list)) {
+    task.results->deliver_packed(task.first_ticket, std::move(list), count, task.tracked);
+    return;
+  }
+  std::vector<Result<Value>> delivered = results.finish();
   if (interrupted.load(std::memory_order_acquire)) {
     // The KeyboardInterrupt was ours, not the task's: what it stopped was cancelled.
     // (An interrupt that fired in our own code, e.g. while a result was pickled,
     // leaves the same failure.)
     if (PyErr_Occurred()) PyErr_Clear();
     Status cancelled(StatusCode::kCancelled, why);
-    for (Result<Value>& result : results) {
+    for (Result<Value>& result : delivered) {
       if (!result.ok()) result = Result<Value>(cancelled);
     }
-    results.resize(count, Result<Value>(cancelled));
+    delivered.resize(count, Result<Value>(cancelled));
   }
-  task.results->deliver(task.first_ticket, std::move(results), task.tracked);
+  task.results->deliver(task.first_ticket, std::move(delivered), task.tracked);
 }
 
 // serve() is noexcept: a C++ exception out of a task (std::bad_alloc for a huge
@@ -379,7 +504,7 @@ void run_task_guarded(PoolTask& task, FunctionCache& cache, const std::atomic<bo
   }
   if (PyErr_Occurred()) PyErr_Clear();
   // run_task delivers a task's results together, as its last step: none were delivered.
-  task.results->discard(task.first_ticket, task.arguments.size(), task.tracked,
+  task.results->discard(task.first_ticket, task.item_count(), task.tracked,
                         Status(StatusCode::kInternal, what));
 }
 
@@ -557,7 +682,7 @@ size_t WorkerPool::cancel_queued(const TaskResults* only) {
     queued_.store(queue_.size(), std::memory_order_release);
   }
   Status why(StatusCode::kCancelled, "the task was cancelled before it ran");
-  for (PoolTask& task : dropped) task.results->discard(task.first_ticket, task.arguments.size(), task.tracked, why);
+  for (PoolTask& task : dropped) task.results->discard(task.first_ticket, task.item_count(), task.tracked, why);
   return dropped.size();
 }
 
@@ -646,7 +771,7 @@ void WorkerPool::mark_broken(const Status& initializer_error) {
   }
   cv_.notify_all();  // the other workers stop serving
   for (PoolTask& task : dropped) {
-    task.results->discard(task.first_ticket, task.arguments.size(), task.tracked, broken);
+    task.results->discard(task.first_ticket, task.item_count(), task.tracked, broken);
   }
 }
 

@@ -43,7 +43,8 @@ PyObject* results_new(PyTypeObject* type, PyObject* args, PyObject* kwargs) {
   PyObject* self = type->tp_alloc(type, 0);
   if (self == nullptr) return nullptr;
   new (&as_results(self)->results) std::shared_ptr<TaskResults>(
-      std::make_shared<TaskResults>(ordered ? TaskResults::Order::kByTicket : TaskResults::Order::kArrival));
+      std::make_shared<TaskResults>(ordered ? TaskResults::Order::kByTicket : TaskResults::Order::kArrival,
+                                    /*packed_results=*/true));
   return self;
 }
 
@@ -92,15 +93,24 @@ PyObject* results_take_in_order(PyObject* self, PyObject* args, PyObject* kwargs
   if (!parse_timeout(timeout_arg, timeout)) return nullptr;
   ModuleState* state = current_state();
   if (state == nullptr) return nullptr;
-  Result<std::vector<Result<Value>>> taken =
-      as_results(self)->results->take_in_order(timeout, max_results > 0 ? size_t(max_results) : SIZE_MAX);
+  Result<TaskResults::Run> taken =
+      as_results(self)->results->take_run_in_order(timeout, max_results > 0 ? size_t(max_results) : SIZE_MAX);
   if (!taken.ok()) {
     // A timeout is an answer ([]), not an exception: a task may raise TimeoutError itself.
     if (taken.status().code() == StatusCode::kTimeout) return PyList_New(0);
     return raise_status(state, taken.status());
   }
-  std::vector<Result<Value>>& outcomes = taken.value();
-  if (outcomes.empty()) Py_RETURN_NONE;
+  TaskResults::Run& run = taken.value();
+  if (run.empty()) Py_RETURN_NONE;
+  if (run.packed_count > 0) {
+    // A whole chunk of plain results: its one list is the batch.
+    PyRef list = PyRef::steal(decode(run.packed));
+    if (!list) return nullptr;
+    if (!PyList_Check(list.get())) return PyErr_Format(PyExc_SystemError, "a packed result is not a list");
+    if (run.packed_from == 0 && size_t(PyList_GET_SIZE(list.get())) == run.packed_count) return list.release();
+    return PyList_GetSlice(list.get(), Py_ssize_t(run.packed_from), Py_ssize_t(run.packed_from + run.packed_count));
+  }
+  std::vector<Result<Value>>& outcomes = run.each;
   if (!outcomes.front().ok()) return raise_status(state, outcomes.front().status());
   PyRef list = PyRef::steal(PyList_New(static_cast<Py_ssize_t>(outcomes.size())));
   if (!list) return nullptr;
@@ -318,43 +328,65 @@ PyObject* pool_submit_map(PyObject* self, PyObject* args, PyObject* kwargs) {
   if (!function) return nullptr;
 
   // Everything is encoded before any ticket is issued: a bad item fails the whole call.
-  // Each chunk is one message (one segment per item).
-  std::vector<std::vector<Value>> chunks;
+  // Each chunk is one message: one packed list when its items are all plain values
+  // (None, bool, int, float, str, bytes: the worker calls over the list it decodes
+  // once), else one segment per item.
+  std::vector<PoolTask> tasks;
   size_t count = 0;
-  MessageBuilder chunk;
+  PyRef pending = PyRef::steal(PyList_New(0));  // the items of the chunk being filled
+  if (!pending) return nullptr;
+  bool pending_plain = !star;
+  auto end_chunk = [&]() -> bool {
+    Py_ssize_t size = PyList_GET_SIZE(pending.get());
+    if (size == 0) return true;
+    PoolTask task;
+    task.callable = function;
+    task.single_argument = !star;
+    task.results = results;
+    MessageBuilder chunk;
+    if (pending_plain) {
+      Status encoded = chunk.add(pending.get());
+      if (!encoded.ok()) return raise_status(state, encoded), false;
+      task.arguments = chunk.finish_values();
+      task.packed_count = size_t(size);
+    } else {
+      for (Py_ssize_t i = 0; i < size; ++i) {
+        PyObject* item = PyList_GET_ITEM(pending.get(), i);
+        Status encoded;
+        if (star) {
+          PyRef arguments = PyRef::steal(PySequence_Tuple(item));
+          if (!arguments) return false;
+          encoded = chunk.add(arguments.get());
+        } else {
+          encoded = chunk.add(item);
+        }
+        if (!encoded.ok()) return raise_status(state, encoded), false;
+      }
+      task.arguments = chunk.finish_values();
+    }
+    tasks.push_back(std::move(task));
+    pending = PyRef::steal(PyList_New(0));
+    pending_plain = !star;
+    return static_cast<bool>(pending);
+  };
   PyRef iterator = PyRef::steal(PyObject_GetIter(items));
   if (!iterator) return nullptr;
   while (PyRef item = PyRef::steal(PyIter_Next(iterator.get()))) {
-    Status encoded;
-    if (star) {
-      PyRef arguments = PyRef::steal(PySequence_Tuple(item.get()));
-      if (!arguments) return nullptr;
-      encoded = chunk.add(arguments.get());
-    } else {
-      encoded = chunk.add(item.get());
-    }
-    if (!encoded.ok()) return raise_status(state, encoded);
+    pending_plain = pending_plain && internal::is_plain(item.get());
+    if (PyList_Append(pending.get(), item.get()) != 0) return nullptr;
     ++count;
-    if (chunk.segment_count() == size_t(chunksize)) chunks.push_back(chunk.finish_values());
+    if (PyList_GET_SIZE(pending.get()) == chunksize && !end_chunk()) return nullptr;
   }
   if (PyErr_Occurred()) return nullptr;
-  if (chunk.segment_count() > 0) chunks.push_back(chunk.finish_values());
+  if (!end_chunk()) return nullptr;
   if (count == 0) return PyLong_FromLong(0);
 
   Result<uint64_t> first = results->issue(count);
   if (!first.ok()) return raise_status(state, first.status());
-  std::vector<PoolTask> tasks;
-  tasks.reserve(chunks.size());
   uint64_t next_ticket = first.value();
-  for (std::vector<Value>& arguments : chunks) {
-    PoolTask task;
-    task.callable = function;
-    task.single_argument = !star;
+  for (PoolTask& task : tasks) {
     task.first_ticket = next_ticket;
-    next_ticket += arguments.size();
-    task.arguments = std::move(arguments);
-    task.results = results;
-    tasks.push_back(std::move(task));
+    next_ticket += task.item_count();
   }
   if (!submit_or_raise(state, *as_pool(self)->pool, *results, std::move(tasks), first.value(), count, false)) {
     return nullptr;

@@ -374,6 +374,85 @@ TEST(TaskResultsTest, WrongOrderIsAnInvalidArgument) {
   EXPECT_EQ(arrival.take_in_order(0.0, 1).status().code(), StatusCode::kInvalidArgument);
 }
 
+// ---- packed chunks ------------------------------------------------------------------
+
+// One task over `items` passed as one list (packed_count), fn(item) each.
+PoolTask packed_task(const std::shared_ptr<TaskResults>& results, std::shared_ptr<const Value> callable,
+                     std::vector<Value> items) {
+  Result<uint64_t> first = results->issue(items.size());
+  EXPECT_TRUE(first.ok());
+  PoolTask task;
+  task.callable = std::move(callable);
+  task.packed_count = items.size();
+  task.arguments.push_back(Value::List(std::move(items)));
+  task.single_argument = true;
+  task.first_ticket = first.value();
+  task.results = results;
+  return task;
+}
+
+TEST(TaskResultsTest, APlainChunkComesBackAsOnePackedList) {
+  auto pool = make_pool(1);
+  ASSERT_NE(pool, nullptr);
+  auto results = std::make_shared<TaskResults>(TaskResults::Order::kByTicket, /*packed_results=*/true);
+  std::vector<PoolTask> tasks;
+  tasks.push_back(packed_task(results, reference("builtins", "abs"), {Value::Int(-1), Value::Int(-2), Value::Int(3)}));
+  ASSERT_TRUE(pool->submit(std::move(tasks)).ok());
+  results->close();
+  EXPECT_EQ(results->take_in_order(kWaitLimit, SIZE_MAX).status().code(), StatusCode::kInvalidArgument);
+  std::vector<int64_t> taken;
+  while (true) {
+    Result<TaskResults::Run> run = results->take_run_in_order(kWaitLimit, 2);
+    ASSERT_TRUE(run.ok()) << run.status().message();
+    if (run.value().empty()) break;
+    ASSERT_EQ(run.value().packed_count > 0, true) << "a chunk of ints comes back packed";
+    EXPECT_LE(run.value().packed_count, 2u);  // max_results slices the packed block
+    const std::vector<Value>& list = run.value().packed.items();
+    ASSERT_EQ(list.size(), 3u);
+    for (size_t i = 0; i < run.value().packed_count; ++i) taken.push_back(list[run.value().packed_from + i].as_int());
+  }
+  EXPECT_EQ(taken, (std::vector<int64_t>{1, 2, 3}));
+}
+
+TEST(TaskResultsTest, APackedChunkWithAFailureComesBackPerTicket) {
+  auto pool = make_pool(1);
+  ASSERT_NE(pool, nullptr);
+  auto results = std::make_shared<TaskResults>(TaskResults::Order::kByTicket, /*packed_results=*/true);
+  std::vector<PoolTask> tasks;
+  // abs("x") raises TypeError; the results on either side of it are kept.
+  tasks.push_back(packed_task(results, reference("builtins", "abs"), {Value::Int(-4), Value::Str("x"), Value::Int(5)}));
+  ASSERT_TRUE(pool->submit(std::move(tasks)).ok());
+  results->close();
+  std::vector<Result<Value>> all;
+  while (true) {
+    Result<TaskResults::Run> run = results->take_run_in_order(kWaitLimit, SIZE_MAX);
+    ASSERT_TRUE(run.ok());
+    if (run.value().empty()) break;
+    EXPECT_EQ(run.value().packed_count, 0u);
+    for (auto& item : run.value().each) all.push_back(std::move(item));
+  }
+  ASSERT_EQ(all.size(), 3u);
+  EXPECT_EQ(all[0].value().as_int(), 4);
+  ASSERT_FALSE(all[1].ok());
+  ASSERT_NE(all[1].status().remote(), nullptr);
+  EXPECT_EQ(all[1].status().remote()->type_qualname, "TypeError");
+  EXPECT_EQ(all[2].value().as_int(), 5);
+}
+
+TEST(TaskResultsTest, AStreamWithoutPackedResultsGetsOneResultPerTicket) {
+  auto pool = make_pool(1);
+  ASSERT_NE(pool, nullptr);
+  auto results = std::make_shared<TaskResults>(TaskResults::Order::kByTicket);
+  std::vector<PoolTask> tasks;
+  tasks.push_back(packed_task(results, reference("builtins", "abs"), {Value::Int(-7), Value::Int(8)}));
+  ASSERT_TRUE(pool->submit(std::move(tasks)).ok());
+  results->close();
+  std::vector<Result<Value>> all = take_all_in_order(*results);
+  ASSERT_EQ(all.size(), 2u);
+  EXPECT_EQ(all[0].value().as_int(), 7);
+  EXPECT_EQ(all[1].value().as_int(), 8);
+}
+
 // ---- interrupt_running --------------------------------------------------------------
 
 // A module of Python tasks that run bytecode until interrupted, importable by the
