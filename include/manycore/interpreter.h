@@ -192,6 +192,12 @@ class Interpreter {
   // Set by interrupt() (under this interpreter's GIL) when it raised; cleared by the
   // worker (under the GIL) when it drops what did not fire.
   std::atomic<bool> interrupt_pending_{false};
+  // Worker thread only, its GIL held: references a call job gave up (its decoded
+  // arguments, its result), dropped right after the job's completion is set. The
+  // caller gets its result without waiting for them to be freed (freeing a 1M-item
+  // list costs about a fifth of receiving it): it decodes while this thread frees.
+  std::vector<PyObject*> released_after_job_;
+  void release_after_job(size_t keep);  // drops those past the first `keep`
 };
 
 }  // namespace manycore

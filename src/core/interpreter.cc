@@ -168,7 +168,9 @@ bool Interpreter::is_closed() const { return closed_.load(std::memory_order_acqu
 std::shared_ptr<Completion> Interpreter::submit(Job job) {
   auto completion = std::make_shared<Completion>();
   if (on_worker_thread()) {
+    size_t kept = released_after_job_.size();  // the enclosing job's
     completion->set(job());  // a call into itself: run inline instead of deadlocking
+    release_after_job(kept);
     return completion;
   }
   {
@@ -185,7 +187,7 @@ std::shared_ptr<Completion> Interpreter::submit(Job job) {
 }
 
 std::shared_ptr<Completion> Interpreter::submit_call(Value callable, Value args, Value kwargs) {
-  return submit([callable = std::move(callable), args = std::move(args), kwargs = std::move(kwargs)]() -> Result<Value> {
+  return submit([this, callable = std::move(callable), args = std::move(args), kwargs = std::move(kwargs)]() -> Result<Value> {
     PyRef function = PyRef::steal(decode(callable));
     if (!function) return capture_python_error();
     PyRef positional = PyRef::steal(decode(args));
@@ -197,8 +199,21 @@ std::shared_ptr<Completion> Interpreter::submit_call(Value callable, Value args,
     }
     PyRef result = PyRef::steal(internal::call_callable(function.get(), positional.get(), keywords.get()));
     if (!result) return capture_python_error();
-    return encode(result.get());
+    Result<Value> encoded = encode(result.get());
+    // Freed once the caller has its result (run_worker, submit).
+    for (PyRef* given_up : {&positional, &keywords, &result}) {
+      if (*given_up) released_after_job_.push_back(given_up->release());
+    }
+    return encoded;
   });
+}
+
+void Interpreter::release_after_job(size_t keep) {
+  while (released_after_job_.size() > keep) {
+    PyObject* given_up = released_after_job_.back();
+    released_after_job_.pop_back();
+    Py_DECREF(given_up);
+  }
 }
 
 Result<Value> Interpreter::call(Value callable, Value args, Value kwargs) {
@@ -398,6 +413,7 @@ void Interpreter::run_worker(const InterpreterConfig& config, std::shared_ptr<Co
     }
     drop_pending_interrupt();  // after running_job_: interrupt() no longer confirms this job
     completion->set(std::move(result));
+    release_after_job(0);
     saved = PyEval_SaveThread();
   }
   {

@@ -580,3 +580,19 @@ def test_call_in_thread_handle_waited_from_two_threads(interp):
     assert handle.result(timeout=10) == ["go"]
     waiter.join(10)
     assert seen == [None]
+
+
+def test_a_call_returns_before_its_arguments_are_freed():
+    # The worker frees a call's arguments and result once the caller has the result:
+    # the caller decodes while the worker frees (docs/architecture.md).
+    from helpers import pool_tasks
+
+    interp = manycore.create()
+    try:
+        gate, record = manycore.Event(), manycore.create_queue()
+        interp.call(pool_tasks.set_free_gate, gate, record)
+        assert interp.call(pool_tasks.return_one, pool_tasks.WaitsOnFree()) == 1
+        gate.set()
+        assert record.get(timeout=30) is True
+    finally:
+        interp.close()

@@ -368,3 +368,11 @@ def test_ctrl_c_while_waiting_on_map_stops_cleanly(tmp_path, call):
     assert elapsed < 5, outcome  # the running tasks were interrupted, not waited for
     assert result.stderr.rstrip().endswith("KeyboardInterrupt"), outcome
     assert "Fatal Python error" not in result.stderr, outcome
+
+
+def test_a_task_result_arrives_before_its_last_argument_is_freed():
+    gate, record = manycore.Event(), manycore.create_queue()
+    with manycore.Pool(1, initializer=pool_tasks.set_free_gate, initargs=(gate, record)) as pool:
+        assert pool.map(pool_tasks.return_one, [pool_tasks.WaitsOnFree()], chunksize=1) == [1]
+        gate.set()
+        assert record.get(timeout=30) is True

@@ -142,3 +142,27 @@ def wait_catching_interrupt(started, timeout):
 def wait_long(path):
     """wait_for_file(path, 600): a task that only an interrupt ends within a test's time."""
     return wait_for_file(path, 600)
+
+
+_free_gate = []
+
+
+def set_free_gate(gate, record):
+    """In a worker: WaitsOnFree objects freed here wait on `gate` and put what they saw into `record`."""
+    _free_gate[:] = [gate, record]
+
+
+def return_one(_argument):
+    return 1
+
+
+class WaitsOnFree:
+    """When freed, waits up to 10 s for the gate of set_free_gate and records whether it opened in time.
+
+    Freed before the caller got its result, it waits in vain (the caller opens the gate only after).
+    """
+
+    def __del__(self):
+        if _free_gate:
+            gate, record = _free_gate
+            record.put(gate.wait(10))
