@@ -1056,7 +1056,8 @@ class Decoder {
   PyObject* dict(int depth, bool takes_index) {
     uint64_t count;
     if (!in_.count(&count, 2)) return malformed("dict size");
-    PyRef dict = PyRef::steal(PyDict_New());
+    // Sized for its items at once (the stream bounds `count`): no resize while filling.
+    PyRef dict = PyRef::steal(_PyDict_NewPresized(static_cast<Py_ssize_t>(count)));
     if (!dict) return nullptr;
     if (takes_index) remember(dict.get());
     for (size_t i = 0; i < count; ++i) {
