@@ -129,6 +129,13 @@ PyObject* decode_segment(const Message& message, size_t segment, CodecHooks& hoo
 Value segment_to_tree(const Message& message, size_t segment);
 // The kind of the segment's top-level value, without decoding it.
 Value::Kind segment_kind(const Message& message, size_t segment);
+// While the codec's pickle hook runs on this thread: where the Shareable objects the
+// pickle meets go (the pickle names each by its index there, and the message carries
+// them by reference, as everywhere else). Null when no encode is pickling.
+std::vector<std::shared_ptr<Shareable>>* pickling_shareables();
+// While the codec's unpickle hook runs on this thread: the Shareables that pickle
+// named (empty when it named none). Null when no decode is unpickling.
+const std::vector<std::shared_ptr<Shareable>>* unpickling_shareables();
 // The raw bytes of a segment (for content-keyed caches).
 std::string_view segment_bytes(const Message& message, size_t segment);
 // Values the codec writes with no hook and whose decoding cannot fail (but for memory):

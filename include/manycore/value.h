@@ -85,7 +85,13 @@ class Value {
   static Value ByteArray(std::string data) { return WithText(Kind::kByteArray, std::move(data)); }
   // An int too large for int64, as a base-16 string ("-1f...").
   static Value BigInt(std::string hex) { return WithText(Kind::kBigInt, std::move(hex)); }
-  static Value Pickled(std::string data) { return WithText(Kind::kPickled, std::move(data)); }
+  // Pickled bytes; `shareables` (each a kShareable) are the objects the pickle names by
+  // index (manycore._transport, internal::pickling_shareables): they travel by reference.
+  static Value Pickled(std::string data, std::vector<Value> shareables = {}) {
+    Value v = WithText(Kind::kPickled, std::move(data));
+    v.heavy_->items = std::move(shareables);
+    return v;
+  }
   static Value Tuple(std::vector<Value> items) { return WithItems(Kind::kTuple, std::move(items)); }
   static Value List(std::vector<Value> items) { return WithItems(Kind::kList, std::move(items)); }
   static Value Set(std::vector<Value> items) { return WithItems(Kind::kSet, std::move(items)); }

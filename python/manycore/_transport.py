@@ -127,6 +127,8 @@ def _value_pickler():
             # reference (as __mp_main__) and code objects by marshal (faster).
             # Importable functions, classes and modules go by reference in cloudpickle too.
             def reducer_override(self, obj):
+                if (reduction := _shareable_reduction(obj)) is not None:
+                    return reduction
                 kind = type(obj)
                 if kind is types.FunctionType or isinstance(obj, type):
                     if obj.__module__ == "__main__" and (reduction := _by_reference(obj)) is not None:
@@ -158,9 +160,24 @@ def _load_function(blob):
     return function
 
 
+def _load_shareable(index):
+    """The manycore shared object (queue, lock, buffer, ...) that a received pickle names by index."""
+    from . import _core
+
+    return _core.unpickle_shareable(index)
+
+
+def _shareable_reduction(obj):
+    """A manycore shared object met inside a pickled value crosses by reference, as it does outside pickles."""
+    from . import _core
+
+    index = _core.pickle_shareable(obj)
+    return None if index is None else (_load_shareable, (index,))
+
+
 class _Pickler(pickle.Pickler):
     def reducer_override(self, obj):
-        reduction = _common_reduction(obj)
+        reduction = _shareable_reduction(obj) or _common_reduction(obj)
         if reduction is not None:
             return reduction
         if isinstance(obj, types.FunctionType):

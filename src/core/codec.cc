@@ -38,6 +38,25 @@ using internal::PyRef;
 
 namespace {
 
+// The Shareables that the pickle being made or read on this thread names by index
+// (internal::pickling_shareables): set around each hook call, restored after it, so
+// a pickle made while another is read (or made) keeps its own.
+thread_local std::vector<std::shared_ptr<Shareable>>* t_pickling_shareables = nullptr;
+thread_local const std::vector<std::shared_ptr<Shareable>>* t_unpickling_shareables = nullptr;
+
+template <typename Pointer>
+class ScopedPointer {
+ public:
+  ScopedPointer(Pointer& slot, Pointer value) : slot_(slot), saved_(slot) { slot_ = value; }
+  ~ScopedPointer() { slot_ = saved_; }
+  ScopedPointer(const ScopedPointer&) = delete;
+  ScopedPointer& operator=(const ScopedPointer&) = delete;
+
+ private:
+  Pointer& slot_;
+  Pointer saved_;
+};
+
 enum Tag : uint8_t {
   kTagNone, kTagTrue, kTagFalse, kTagInt, kTagBigInt, kTagFloat, kTagComplex,
   kTagStr1, kTagStr2, kTagStr4, kTagStrUtf8,
@@ -46,6 +65,9 @@ enum Tag : uint8_t {
   kTagTuple, kTagTupleInt, kTagTupleFloat, kTagTupleStr, kTagTupleBytes, kTagTupleRedo,
   kTagDict, kTagSet, kTagFrozenSet, kTagFrozenSetRedo,
   kTagReference, kTagPickled, kTagPickledOut, kTagShareable, kTagBackRef,
+  // A pickle that names Shareables by index: varint n, n message shareable indices,
+  // then the kTagPickled or kTagPickledOut blob (whose persistent names are 0..n-1).
+  kTagPickledShared,
   kTagCount,
 };
 
@@ -684,7 +706,12 @@ class Encoder {
       out_.raw(qualname.data(), qualname.size());
       return true;
     }
-    Result<std::string> pickled = hooks_.pickle(obj);
+    std::vector<std::shared_ptr<Shareable>> named;
+    Result<std::string> pickled = Status();
+    {
+      ScopedPointer scope(t_pickling_shareables, &named);
+      pickled = hooks_.pickle(obj);
+    }
     if (!pickled.ok()) {
       error_ = pickled.take_status();
       return false;
@@ -692,9 +719,18 @@ class Encoder {
     // The pickling ran Python code: obj may have been reached (and written) meanwhile
     // only through that code, which never calls back into this encoder, so it is absent.
     if (takes_index) memo_.add(obj);
+    uint8_t flag = takes_index ? kMemoFlag : 0;
+    if (!named.empty()) {
+      out_.byte(kTagPickledShared | flag);
+      out_.varint(named.size());
+      for (std::shared_ptr<Shareable>& shared : named) {
+        out_.varint(out_.shareables.size());
+        out_.shareables.push_back(std::move(shared));
+      }
+      flag = 0;
+    }
     const std::string& data = pickled.value();
-    return blob(kTagPickled, kTagPickledOut, data.data(), static_cast<Py_ssize_t>(data.size()),
-                takes_index ? kMemoFlag : 0);
+    return blob(kTagPickled, kTagPickledOut, data.data(), static_cast<Py_ssize_t>(data.size()), flag);
   }
 
   Writer& out_;
@@ -894,6 +930,7 @@ class Decoder {
         if (!in_.varint(&index) || index >= message_.shareable_count()) return malformed("shareable");
         return leaf(hooks_.wrap_shareable(message_.shareable(index)), takes_index);
       }
+      case kTagPickledShared: return pickled_shared(takes_index);
       case kTagBackRef: {
         uint64_t index;
         if (!in_.varint(&index) || index >= memo_.size()) return malformed("back-reference");
@@ -933,10 +970,41 @@ class Decoder {
   void remember(PyObject* obj) { memo_.push_back(Py_NewRef(obj)); }
 
   // Copied exactly once, into the new object.
-  PyObject* blob_object(uint8_t tag, const char* data, size_t size) {
+  PyObject* blob_object(uint8_t tag, const char* data, size_t size,
+                        const std::vector<std::shared_ptr<Shareable>>* named = nullptr) {
     if (tag == kTagBytes) return PyBytes_FromStringAndSize(data, static_cast<Py_ssize_t>(size));
     if (tag == kTagByteArray) return PyByteArray_FromStringAndSize(data, static_cast<Py_ssize_t>(size));
+    static const std::vector<std::shared_ptr<Shareable>> kNone;
+    ScopedPointer scope(t_unpickling_shareables, named != nullptr ? named : &kNone);
     return hooks_.unpickle(std::string_view(data, size));
+  }
+
+  // kTagPickledShared: the Shareables it names, then its pickle.
+  PyObject* pickled_shared(bool takes_index) {
+    uint64_t count;
+    if (!in_.count(&count, 1)) return malformed("pickled shareables");
+    std::vector<std::shared_ptr<Shareable>> named;
+    named.reserve(count);
+    for (uint64_t i = 0; i < count; ++i) {
+      uint64_t index;
+      if (!in_.varint(&index) || index >= message_.shareable_count()) return malformed("pickled shareable");
+      named.push_back(message_.shareable(index));
+    }
+    uint8_t tag;
+    if (!in_.byte(&tag)) return malformed("pickled shareables");
+    if (tag == kTagPickled) {
+      uint64_t size;
+      const uint8_t* data = in_.varint(&size) ? in_.take(size) : nullptr;
+      if (data == nullptr) return malformed("pickle");
+      return leaf(blob_object(tag, reinterpret_cast<const char*>(data), size, &named), takes_index);
+    }
+    uint64_t index;
+    if (tag != kTagPickledOut || !in_.varint(&index) || index >= message_.payload_count()) {
+      return malformed("pickled shareables");
+    }
+    const Message::Payload& payload = message_.payload(index);
+    return leaf(blob_object(kTagPickled, reinterpret_cast<const char*>(payload.data.get()), payload.size, &named),
+                takes_index);
   }
 
   // Fills `count` slots from a run of 8-byte numbers, each made into an object by `make`.
@@ -1205,6 +1273,27 @@ class TreeReader {
         if (!in_.varint(&index) || index >= message_.shareable_count()) return std::nullopt;
         return leaf(Value::Shared(message_.shareable(index)), takes_index);
       }
+      case kTagPickledShared: {
+        uint64_t count;
+        if (!in_.count(&count, 1)) return std::nullopt;
+        std::vector<Value> named;
+        for (uint64_t i = 0; i < count; ++i) {
+          uint64_t index;
+          if (!in_.varint(&index) || index >= message_.shareable_count()) return std::nullopt;
+          named.push_back(Value::Shared(message_.shareable(index)));
+        }
+        uint8_t inner;
+        if (!in_.byte(&inner)) return std::nullopt;
+        std::optional<std::string> data;
+        if (inner == kTagPickled) {
+          data = bytes();
+        } else if (uint64_t index; inner == kTagPickledOut && in_.varint(&index) && index < message_.payload_count()) {
+          const Message::Payload& payload = message_.payload(index);
+          data = std::string(reinterpret_cast<const char*>(payload.data.get()), payload.size);
+        }
+        if (!data) return std::nullopt;
+        return leaf(Value::Pickled(std::move(*data), std::move(named)), takes_index);
+      }
       case kTagBackRef: {
         uint64_t index;
         if (!in_.varint(&index) || index >= memo_.size()) return std::nullopt;
@@ -1369,7 +1458,19 @@ class TreeWriter {
       case Kind::kStr: return blob(kTagStrUtf8, kTagStrUtf8, tree.text());
       case Kind::kBytes: return blob(kTagBytes, kTagBytesOut, tree.text());
       case Kind::kByteArray: return blob(kTagByteArray, kTagByteArrayOut, tree.text());
-      case Kind::kPickled: return blob(kTagPickled, kTagPickledOut, tree.text());
+      case Kind::kPickled:
+        if (!tree.items().empty()) {
+          out_.byte(kTagPickledShared);
+          out_.varint(tree.items().size());
+          for (const Value& named : tree.items()) {
+            if (named.kind() != Kind::kShareable) {
+              return Status(StatusCode::kInvalidArgument, "a pickled Value names only Shareable values");
+            }
+            out_.varint(out_.shareables.size());
+            out_.shareables.push_back(named.shared());
+          }
+        }
+        return blob(kTagPickled, kTagPickledOut, tree.text());
       case Kind::kReference:
         out_.byte(kTagReference);
         out_.varint(tree.text().size());
@@ -1530,6 +1631,9 @@ PyObject* decode_segment(const Message& message, size_t segment, CodecHooks& hoo
 }
 
 
+std::vector<std::shared_ptr<Shareable>>* pickling_shareables() { return t_pickling_shareables; }
+const std::vector<std::shared_ptr<Shareable>>* unpickling_shareables() { return t_unpickling_shareables; }
+
 Value segment_to_tree(const Message& message, size_t segment) {
   TreeReader reader(message, Reader(message.segment_begin(segment), message.segment_end(segment)));
   std::optional<Value> tree = reader.value(0);
@@ -1550,6 +1654,7 @@ Value::Kind segment_kind(const Message& message, size_t segment) {
       Kind::kTuple, Kind::kTuple, Kind::kTuple, Kind::kTuple, Kind::kTuple, Kind::kTuple,
       Kind::kDict, Kind::kSet, Kind::kFrozenSet, Kind::kFrozenSet,
       Kind::kReference, Kind::kPickled, Kind::kPickled, Kind::kShareable, Kind::kCycle,
+      Kind::kPickled,
   };
   const uint8_t* begin = message.segment_begin(segment);
   if (begin == message.segment_end(segment) || (*begin & ~kMemoFlag) >= kTagCount) return Kind::kNone;

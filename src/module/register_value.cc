@@ -1,6 +1,7 @@
 // src/module/register_value.cc: the value codec seen from Python (is_shareable, roundtrip).
 #include "codec.h"
 #include "errors.h"
+#include "manycore/message.h"
 #include "manycore/value.h"
 #include "state.h"
 
@@ -13,6 +14,39 @@ PyObject* roundtrip(PyObject* module, PyObject* obj) {
   Result<Value> encoded = encode(obj);
   if (!encoded.ok()) return raise_status(get_state(module), encoded.status());
   return decode(encoded.value());
+}
+
+// pickle_shareable(obj) -> int | None: while the codec pickles (manycore._transport's
+// reducer_override), the index under which the pickle names obj, a Shareable wrapper
+// (a queue, lock, buffer, ...), which then crosses by reference; None for anything
+// else, or when no codec is pickling on this thread.
+PyObject* pickle_shareable(PyObject*, PyObject* obj) {
+  std::vector<std::shared_ptr<Shareable>>* named = internal::pickling_shareables();
+  if (named == nullptr) Py_RETURN_NONE;
+  std::shared_ptr<Shareable> shared = internal::current_codec_hooks().as_shareable(obj);
+  if (!shared) {
+    if (PyErr_Occurred()) return nullptr;
+    Py_RETURN_NONE;
+  }
+  named->push_back(std::move(shared));
+  return PyLong_FromSize_t(named->size() - 1);
+}
+
+// unpickle_shareable(index) -> the wrapper of the Shareable a pickle named `index`.
+PyObject* unpickle_shareable(PyObject*, PyObject* arg) {
+  const std::vector<std::shared_ptr<Shareable>>* named = internal::unpickling_shareables();
+  if (named == nullptr) {
+    return PyErr_Format(PyExc_RuntimeError,
+                        "manycore: a pickle that holds manycore shared objects can only be loaded by manycore "
+                        "when it receives it from another interpreter");
+  }
+  size_t index = PyLong_AsSize_t(arg);
+  if (index == size_t(-1) && PyErr_Occurred()) return nullptr;
+  if (index >= named->size()) {
+    return PyErr_Format(PyExc_ValueError, "manycore: this pickle names %zu shared objects, not #%zu", named->size(),
+                        index);
+  }
+  return internal::current_codec_hooks().wrap_shareable((*named)[index]);
 }
 
 PyObject* encoded_kind(PyObject* module, PyObject* obj) {
@@ -57,6 +91,10 @@ PyObject* set_identity_tracking(PyObject*, PyObject* flag) {
 PyMethodDef value_functions[] = {
     {"is_shareable", is_shareable, METH_O, "is_shareable(obj) -> bool: whether obj can be sent to another interpreter."},
     {"roundtrip", roundtrip, METH_O, "roundtrip(obj): encode and decode obj here, as sending it would."},
+    {"pickle_shareable", pickle_shareable, METH_O,
+     "pickle_shareable(obj) -> int | None: while sending pickles a value, the index naming the shared object obj."},
+    {"unpickle_shareable", unpickle_shareable, METH_O,
+     "unpickle_shareable(index) -> the shared object that the pickle being received names by index."},
     {"encoded_kind", encoded_kind, METH_O, "encoded_kind(obj) -> str: how the codec carries obj (e.g. 'pickled')."},
     {"_set_identity_tracking", set_identity_tracking, METH_O,
      "_set_identity_tracking(on): bench data only; off, shared objects are copied per path and cycles fail."},

@@ -193,5 +193,32 @@ TEST_F(CodecTest, ATreeEncodesAndDecodes) {
   EXPECT_EQ(values[0], tree);  // read back as a tree, equal
 }
 
+class Token final : public Shareable {
+ public:
+  const char* type_name() const override { return "test.Token"; }
+};
+
+TEST_F(CodecTest, APickledTreeKeepsTheShareablesItNames) {
+  auto first = std::make_shared<Token>();
+  auto second = std::make_shared<Token>();
+  Value pickled = Value::Pickled("not read here", {Value::Shared(first), Value::Shared(second)});
+  MessageBuilder builder;
+  ASSERT_TRUE(builder.add(Value::List({Value::Shared(second), pickled})).ok());
+  std::shared_ptr<const Message> message = builder.finish();
+  EXPECT_EQ(message->shareable_count(), 3u);  // the list's own, then the two the pickle names
+  Value back = internal::segment_to_tree(*message, 0);
+  ASSERT_EQ(back.items().size(), 2u);
+  const Value& read = back.items()[1];
+  ASSERT_EQ(read.kind(), Kind::kPickled);
+  EXPECT_EQ(read.text(), "not read here");
+  ASSERT_EQ(read.items().size(), 2u);
+  EXPECT_EQ(read.items()[0].shared(), first);
+  EXPECT_EQ(read.items()[1].shared(), second);
+  EXPECT_EQ(read, pickled);
+  // Only Shareables can be named.
+  MessageBuilder refused;
+  EXPECT_EQ(refused.add(Value::Pickled("x", {Value::Int(1)})).code(), StatusCode::kInvalidArgument);
+}
+
 }  // namespace
 }  // namespace manycore

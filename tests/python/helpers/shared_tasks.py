@@ -213,3 +213,24 @@ def wait_condition(condition, started):
 def wait_barrier(barrier, started):
     started.set()
     return barrier.wait()
+
+
+class Holder:
+    """A plain class instance (pickled when sent) holding manycore shared objects."""
+
+    def __init__(self, **parts):
+        self.__dict__.update(parts)
+
+
+def use_holder(holder):
+    """Works through the shared objects inside a pickled Holder; returns what it saw."""
+    with holder.lock:
+        holder.buffer[:4] = b"seen"
+        holder.counter.add(5)
+        holder.queue.put("from the holder")
+        holder.mapping["by"] = "holder"
+    return {"lock": type(holder.lock).__name__, "same_lock_twice": holder.lock is holder.again}
+
+
+def add_to_holder_counter(holder):
+    holder.counter.add(1)
