@@ -107,10 +107,14 @@ class TaskResults {
   // No more tickets. A consumer is told "finished" once every issued ticket ended.
   void close();
   // Workers drop queued tasks of an abandoned stream instead of running them.
-  void abandon() { abandoned_.store(true, std::memory_order_release); }
+  void abandon();
   bool abandoned() const { return abandoned_.load(std::memory_order_acquire); }
   // Issued tickets that have not ended yet.
   size_t outstanding() const;
+  // Waits (any GIL released) until at most `count` issued tickets have not ended, or
+  // the stream is abandoned. kTimeout; kInterrupted (Python error set) when a signal
+  // handler raised. For a producer that keeps a bounded window of tasks submitted.
+  Status wait_outstanding_at_most(size_t count, std::optional<double> timeout_seconds);
 
   // ---- consumer side ----
   // kByTicket: waits for the result of the next ticket not yet taken, then returns
@@ -164,9 +168,13 @@ class TaskResults {
   std::atomic<bool> abandoned_{false};
   mutable std::mutex mutex_;
   std::condition_variable cv_;             // the consumer parks here
+  std::condition_variable drained_cv_;     // wait_outstanding_at_most parks here
+  size_t drain_waiters_ = 0;               // guarded by mutex_: how many park on drained_cv_
   std::atomic<bool> wake_{false};          // set under mutex_ when the consumer has something to take
   uint64_t next_ticket_ = 0;               // guarded by mutex_: next ticket issue() hands out
-  size_t outstanding_ = 0;                 // guarded by mutex_: issued tickets not ended yet
+  // Issued tickets not ended yet: written under mutex_; atomic so that the
+  // predicate of wait_outstanding_at_most may read it unlocked.
+  std::atomic<size_t> outstanding_{0};
   bool closed_ = false;                    // guarded by mutex_
   uint64_t next_to_take_ = 0;              // guarded by mutex_: kByTicket consumer position
   std::unordered_map<uint64_t, bool> tracked_;                 // guarded by mutex_: ticket -> started

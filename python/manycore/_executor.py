@@ -34,7 +34,7 @@ import time
 import weakref
 from concurrent import futures
 
-from . import _core, _dispatch
+from . import _core, _dispatch, _errors
 
 __all__ = ["InterpreterPoolExecutor"]
 
@@ -92,9 +92,6 @@ class _Future(futures.Future):
 
 # Items per submission of an eager map: large enough that encoding fn once per batch
 # costs nothing, small enough that the workers start after a few milliseconds.
-_EAGER_BATCH_ITEMS = 1024
-
-
 class _WindowFeed:
     """Submits a lazy map's tasks: at most `buffersize` tasks submitted and not yet yielded."""
 
@@ -138,6 +135,102 @@ class _WindowFeed:
             self._submit_one()
 
 
+class _BackgroundFeed:
+    """Submits an eager map's tasks: the input is collected at once (as the stdlib does),
+    but encoded and submitted as the workers go, with at most `window` tasks submitted
+    and unfinished, from a thread of its own after the first window. Every task runs
+    whether or not the results are iterated (the stdlib's semantics), while the encoded
+    input held at any time stays bounded and the first result comes as early as
+    Pool.imap's. An item that cannot be sent fails its chunk in its place in the order
+    (NotShareableError raised where that result would be), as a process pool does.
+    """
+
+    _WAIT_SLICE_S = 0.1  # how often a waiting feeder checks that it should stop
+
+    def __init__(self, executor, results, fn, items, chunksize, star):
+        self._executor = executor
+        self._results = results
+        self._fn = fn
+        self._items = items
+        self._chunksize = chunksize
+        self._star = star
+        self._window = max(64, 4 * executor._max_workers * chunksize)  # tasks' items, as Pool.imap's
+        self._next = 0
+        self._stop = False
+        self._thread = None
+
+    def start(self):
+        """Submits the first window here; the rest from a thread."""
+        try:
+            self._submit_window(self._window)
+        except BaseException:
+            self._executor._pool.cancel_queued(self._results)
+            self._results.abandon()
+            raise
+        if self._next >= len(self._items):
+            self._results.close()
+            return
+        self._thread = threading.Thread(target=self._run, name=f"{self._executor._thread_name_prefix}_map_feeder",
+                                        daemon=True)
+        self._executor._feeds.add(self)
+        self._thread.start()
+
+    def _submit_next(self, count):
+        """Submits the next `count` items (whole chunks), one submit_map per batch of chunks."""
+        end = min(len(self._items), self._next + max(count, self._chunksize))
+        end = self._next + -(-(end - self._next) // self._chunksize) * self._chunksize  # whole chunks
+        batch = self._items[self._next:end]
+        self._next += len(batch)
+        if batch:
+            self._executor._pool.submit_map(self._results, self._fn, batch, self._chunksize, self._star)
+
+    def _run(self):
+        try:
+            while self._next < len(self._items):
+                while not self._results.wait_outstanding(self._window, self._WAIT_SLICE_S):
+                    if self._stop:
+                        break
+                if self._stop or self._results.abandoned():
+                    break
+                self._submit_window(max(1, self._window - self._results.outstanding))
+        except BaseException as error:  # noqa: BLE001 - ends the map in its place, never a crash
+            left = len(self._items) - self._next
+            if left > 0:
+                self._results.fail_next(left, f"the map stopped submitting its tasks: {error!r}")
+                self._next = len(self._items)
+        finally:
+            if self._stop and self._next < len(self._items):
+                self._results.fail_next(len(self._items) - self._next, "the executor was shut down before this "
+                                        "item of the map was submitted", True)
+            self._items = None
+            self._results.close()
+            self._executor._feed_ended(self)
+
+    def _submit_window(self, count):
+        """The next `count` items; if one cannot be sent, each chunk alone, a bad one failed in place."""
+        start = self._next
+        try:
+            self._submit_next(count)
+            return
+        except _errors.NotShareableError:
+            self._next = start
+        end = min(len(self._items), start + max(count, 1))
+        while self._next < end:
+            chunk = self._items[self._next:self._next + self._chunksize]
+            self._next += len(chunk)
+            try:
+                self._executor._pool.submit_map(self._results, self._fn, chunk, self._chunksize, self._star)
+            except _errors.NotShareableError as error:
+                self._results.fail_next(len(chunk), str(error))
+
+    def stop_and_join(self, finish):
+        """finish: submit what is left first (shutdown(wait=True)); else stop feeding now."""
+        if not finish:
+            self._stop = True
+        if self._thread is not None:
+            self._thread.join()
+
+
 def _finalize(pool, delivery):
     # The executor was garbage-collected without shutdown(): like ThreadPoolExecutor,
     # submitted work still finishes; then the delivery thread (if any) joins the pool.
@@ -164,6 +257,7 @@ class InterpreterPoolExecutor(futures.Executor):
         self._delivery = _dispatch.Delivery(self._pool, f"{self._thread_name_prefix}_delivery")
         self._shutdown = False
         self._shutdown_lock = threading.Lock()
+        self._feeds = set()  # _BackgroundFeed of maps still submitting
         self._finalizer = weakref.finalize(self, _finalize, self._pool, self._delivery)
         self._finalizer.atexit = False  # exit is handled by _shutdown_at_exit
         _dispatch.register_for_exit(self)
@@ -219,25 +313,28 @@ class InterpreterPoolExecutor(futures.Executor):
         if buffersize is not None:
             feed = _WindowFeed(self, results, fn, source, chunksize, star, buffersize)
             return _dispatch.ordered_results(self._pool, results, end_time, feed.yielded)
-        # Batches of several chunks: each submit_map encodes fn once, so a batch
-        # amortizes it, and the workers start on the first batch while the next encodes.
-        batch_items = max(_EAGER_BATCH_ITEMS, 16 * chunksize)
-        try:
-            while batch := list(itertools.islice(source, batch_items)):
-                with self._shutdown_lock:
-                    self._check_open()
-                    self._pool.submit_map(results, fn, batch, chunksize, star)
-        except BaseException:
-            self._pool.cancel_queued(results)  # a bad item: what was submitted does not run
-            results.abandon()
-            raise
-        results.close()
+        items = list(source)  # collected at once, as the stdlib executors do
+        with self._shutdown_lock:
+            self._check_open()
+            _BackgroundFeed(self, results, fn, items, chunksize, star).start()
         return _dispatch.ordered_results(self._pool, results, end_time)
 
     def shutdown(self, wait=True, *, cancel_futures=False):
         """Takes no more tasks; cancels queued futures if cancel_futures; waits for the rest if wait."""
         with self._shutdown_lock:
             self._shutdown = True
+            feeds = list(self._feeds)
+        # A map submitted before shutdown runs all its tasks (unless cancel_futures):
+        # with wait, its feeder finishes here; without, the last feeder to end stops
+        # the pool (_feed_ended).
+        for feed in feeds:
+            if cancel_futures:
+                feed.stop_and_join(finish=False)
+            elif wait:
+                feed.stop_and_join(finish=True)
+        with self._shutdown_lock:
+            stop_now = not self._feeds
+        if stop_now:
             self._pool.stop(False)
         if cancel_futures:
             for future in self._delivery.pending_handles():
@@ -247,9 +344,18 @@ class InterpreterPoolExecutor(futures.Executor):
             self._pool.join()
             self._delivery.join()
 
+    def _feed_ended(self, feed):
+        with self._shutdown_lock:
+            self._feeds.discard(feed)
+            stop_now = self._shutdown and not self._feeds
+        if stop_now:
+            self._pool.stop(False)
+
     def _shutdown_at_exit(self):
         with self._shutdown_lock:
             self._shutdown = True
+        for feed in list(self._feeds):
+            feed.stop_and_join(finish=False)
         self._pool.stop(True)  # queued tasks are cancelled; running ones finish (Ctrl-C interrupts them)
         self._delivery.close()
         _dispatch.end_at_exit(self._pool.join)

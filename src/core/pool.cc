@@ -41,6 +41,7 @@ bool TaskResults::cancel(uint64_t ticket) {
     if (found == tracked_.end() || found->second) return false;
     tracked_.erase(found);
     --outstanding_;
+    if (drain_waiters_ > 0) drained_cv_.notify_all();
     if (order_ == Order::kByTicket) {
       // An ordered consumer waits for every ticket in turn: it gets the cancellation.
       std::vector<Result<Value>> cancelled;
@@ -72,6 +73,25 @@ void TaskResults::close() {
 size_t TaskResults::outstanding() const {
   std::lock_guard lock(mutex_);
   return outstanding_;
+}
+
+void TaskResults::abandon() {
+  abandoned_.store(true, std::memory_order_release);
+  std::lock_guard lock(mutex_);
+  if (drain_waiters_ > 0) drained_cv_.notify_all();
+}
+
+Status TaskResults::wait_outstanding_at_most(size_t count, std::optional<double> timeout_seconds) {
+  auto deadline = internal::deadline_after(timeout_seconds);
+  std::unique_lock lock(mutex_);
+  ++drain_waiters_;
+  lock.unlock();
+  Status waited = internal::wait_released(
+      mutex_, drained_cv_, [this, count] { return outstanding_ <= count || abandoned(); }, deadline,
+      /*spin=*/false);
+  lock.lock();
+  --drain_waiters_;
+  return waited;
 }
 
 bool TaskResults::consumer_should_wake_locked() const {
@@ -228,6 +248,7 @@ void TaskResults::deliver(uint64_t first_ticket, std::vector<Result<Value>> resu
     outstanding_ -= results.size();
     store_locked(first_ticket, std::move(results));
     notify = update_wake_locked();
+    if (drain_waiters_ > 0) drained_cv_.notify_all();
   }
   if (notify) cv_.notify_all();
 }
@@ -243,6 +264,7 @@ void TaskResults::deliver_packed(uint64_t first_ticket, Value list, size_t count
     block.packed_count = count;
     by_ticket_.emplace(first_ticket, std::move(block));
     notify = update_wake_locked();
+    if (drain_waiters_ > 0) drained_cv_.notify_all();
   }
   if (notify) cv_.notify_all();
 }
@@ -255,6 +277,7 @@ void TaskResults::discard(uint64_t first_ticket, size_t count, bool tracked, con
     store_locked(first_ticket, std::vector<Result<Value>>(count, Result<Value>(why)));
     outstanding_ -= count;
     notify = update_wake_locked();
+    if (drain_waiters_ > 0) drained_cv_.notify_all();
   }
   if (notify) cv_.notify_all();
 }

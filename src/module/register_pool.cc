@@ -181,6 +181,46 @@ PyObject* results_abandon(PyObject* self, PyObject*) {
   Py_RETURN_NONE;
 }
 
+// wait_outstanding(count, timeout=None) -> bool: True once at most `count` submitted
+// tasks have not ended (or the stream was abandoned), False when timeout passed first.
+PyObject* results_wait_outstanding(PyObject* self, PyObject* args, PyObject* kwargs) {
+  static const char* keywords[] = {"count", "timeout", nullptr};
+  Py_ssize_t count;
+  PyObject* timeout_arg = Py_None;
+  if (!PyArg_ParseTupleAndKeywords(args, kwargs, "n|O:wait_outstanding", const_cast<char**>(keywords), &count,
+                                   &timeout_arg)) {
+    return nullptr;
+  }
+  if (count < 0) return PyErr_Format(PyExc_ValueError, "count must be >= 0, got %zd", count);
+  std::optional<double> timeout;
+  if (!parse_timeout(timeout_arg, timeout)) return nullptr;
+  Status waited = as_results(self)->results->wait_outstanding_at_most(size_t(count), timeout);
+  if (waited.code() == StatusCode::kTimeout) Py_RETURN_FALSE;
+  if (!waited.ok()) return raise_status(current_state(), waited);
+  Py_RETURN_TRUE;
+}
+
+// fail_next(count, message, cancelled=False): issues `count` tickets that end at once,
+// in their place in the order, as a NotShareableError with `message` (a lazily
+// encoded map's items that could not be sent), or as cancelled.
+PyObject* results_fail_next(PyObject* self, PyObject* args) {
+  Py_ssize_t count;
+  const char* message;
+  int cancelled = 0;
+  if (!PyArg_ParseTuple(args, "ns|p:fail_next", &count, &message, &cancelled)) return nullptr;
+  if (count < 1) return PyErr_Format(PyExc_ValueError, "count must be >= 1, got %zd", count);
+  TaskResults& results = *as_results(self)->results;
+  Result<uint64_t> first = results.issue(size_t(count));
+  if (!first.ok()) return raise_status(current_state(), first.status());
+  results.discard(first.value(), size_t(count), /*tracked=*/false,
+                  Status(cancelled ? StatusCode::kCancelled : StatusCode::kNotShareable, message));
+  Py_RETURN_NONE;
+}
+
+PyObject* results_abandoned(PyObject* self, PyObject*) {
+  return PyBool_FromLong(as_results(self)->results->abandoned());
+}
+
 PyObject* results_outstanding(PyObject* self, void*) {
   return PyLong_FromSize_t(as_results(self)->results->outstanding());
 }
@@ -198,6 +238,13 @@ PyMethodDef results_methods[] = {
     {"running", results_running, METH_O, "running(ticket) -> bool: whether a submitted task runs now."},
     {"close", results_close, METH_NOARGS, "close(): no more tasks; takers are told once all results are taken."},
     {"abandon", results_abandon, METH_NOARGS, "abandon(): workers skip queued tasks of this stream."},
+    {"abandoned", results_abandoned, METH_NOARGS, "abandoned() -> bool: whether abandon() was called."},
+    {"wait_outstanding", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(results_wait_outstanding)),
+     METH_VARARGS | METH_KEYWORDS,
+     "wait_outstanding(count, timeout=None) -> bool: wait until at most count submitted tasks have not ended."},
+    {"fail_next", results_fail_next, METH_VARARGS,
+     "fail_next(count, message, cancelled=False): count tickets that end at once as NotShareableError(message) "
+     "or cancelled."},
     {nullptr, nullptr, 0, nullptr},
 };
 

@@ -13,6 +13,7 @@ import time
 import pytest
 
 import manycore
+from manycore import _core
 from helpers import pool_tasks
 from helpers.interrupt import interrupt_while_waiting
 from helpers.proc import assert_clean_exit, run_python
@@ -269,11 +270,57 @@ def test_map_is_lazy_only_in_results(executor, tmp_path):
     assert list(results) == [True]
 
 
-def test_map_submits_in_batches_and_a_bad_item_fails_the_call(executor):
-    items = [1] * 3000 + [threading.Lock()]  # past the first batches: they were submitted already
-    with pytest.raises(manycore.NotShareableError):
-        executor.map(pool_tasks.square, items)
+@pytest.mark.parametrize("position", [0, 3000])
+def test_an_item_that_cannot_be_sent_fails_in_its_place(executor, position):
+    # As ProcessPoolExecutor: map() returns, and the error is raised where that item's
+    # result would be; the results before it arrive, the tasks after it still run.
+    items = [1] * position + [threading.Lock()] + [2] * 10
+    results = executor.map(pool_tasks.square, items, chunksize=3)
+    assert [next(results) for _ in range(position)] == [1] * position
+    with pytest.raises(manycore.NotShareableError, match="lock"):
+        next(results)
     assert list(executor.map(pool_tasks.square, range(5000), chunksize=7)) == [x * x for x in range(5000)]
+
+
+def test_map_keeps_a_bounded_window_of_encoded_tasks(executor):
+    # Without buffersize the input is collected at once, but encoded and submitted as
+    # the workers go: at most max(64, 4 * workers * chunksize) items are in flight.
+    results = _core.TaskResults(ordered=True)
+    seen = []
+    original = executor._pool.submit_map
+
+    def counting_submit(results_, fn, batch, chunksize, star):
+        seen.append(results_.outstanding + len(batch))
+        return original(results_, fn, batch, chunksize, star)
+
+    executor._pool = _Spy(executor._pool, submit_map=counting_submit)
+    try:
+        assert list(executor.map(pool_tasks.square, range(3000), chunksize=2)) == [x * x for x in range(3000)]
+    finally:
+        executor._pool = executor._pool.wrapped
+    window = max(64, 4 * executor._max_workers * 2)
+    assert len(seen) > 3 and max(seen) <= window + 2
+
+
+def test_map_tasks_run_even_when_nobody_iterates(tmp_path):
+    with manycore.InterpreterPoolExecutor(2) as executor:
+        executor.map(pool_tasks.square, range(2000), chunksize=1)
+    # shutdown(wait=True) on leaving the block waited for every task to be submitted and run.
+    with manycore.InterpreterPoolExecutor(1) as executor:
+        markers = [str(tmp_path / f"m{i}") for i in range(300)]
+        executor.map(pool_tasks.touch, markers)
+    assert all(os.path.exists(marker) for marker in markers)
+
+
+class _Spy:
+    """Wraps the executor's pool object, replacing some of its methods."""
+
+    def __init__(self, wrapped, **methods):
+        self.wrapped = wrapped
+        self.__dict__.update(methods)
+
+    def __getattr__(self, name):
+        return getattr(self.wrapped, name)
 
 
 @pytest.mark.parametrize("bad, error", [(0, ValueError), (-1, ValueError), (1.5, TypeError), (True, TypeError)])
@@ -435,3 +482,14 @@ def test_ctrl_c_while_waiting_on_map_stops_cleanly(tmp_path, chunksize):
     assert elapsed < 5, outcome  # the running tasks were interrupted, not waited for
     assert result.stderr.rstrip().endswith("KeyboardInterrupt"), outcome
     assert "Fatal Python error" not in result.stderr, outcome
+
+
+def test_shutdown_cancelling_stops_a_map_that_is_still_feeding():
+    executor = manycore.InterpreterPoolExecutor(1)
+    results = executor.map(pool_tasks.sleep_then_return, [0.05] * 400)
+    executor.shutdown(wait=True, cancel_futures=True)
+    outcomes = []
+    with pytest.raises(cf.CancelledError):
+        for value in results:
+            outcomes.append(value)
+    assert len(outcomes) < 400
