@@ -9,10 +9,9 @@
     The three clusters run side by side; after a warm-up graph on each, every round
     times one graph on each in turn (best of --repeat rounds), and each worker
     process's memory (VmRSS and RssAnon from /proc) is read after the runs. Every model runs
-    with distributed's event-loop profiler off (``distributed.worker.profile.enabled``),
-    unless --dask-profiler: with it on, tasks in manycore interpreters took 2-3x the
-    wall time of the same tasks on threads at equal CPU time on the loaded test machine
-    (docs/integrations.md, "Performance notes").
+    with distributed's worker profiler off (``distributed.worker.profile.enabled``),
+    unless --dask-profiler (docs/integrations.md: it made no measurable difference to
+    the manycore worker in interleaved rounds).
 (b) Dask's local scheduler on the same graph: ``scheduler="threads"`` (2 workers)
     against ``scheduler=manycore.InterpreterPoolExecutor(2)``.
 (c) joblib: ``Parallel(n_jobs=2)`` over 10,000 small tasks (``x + 1``), with the
