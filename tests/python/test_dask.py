@@ -181,6 +181,58 @@ def test_executor_sends_other_work_to_threads():
         executor.shutdown()
 
 
+def _run_on_manycore(executor, node, data):
+    from distributed.worker import _run_task_simple
+
+    message = executor.submit(_run_task_simple, node, data, 0.0).result(timeout=60)
+    assert message["op"] == "task-finished", message
+    return message["result"]
+
+
+def test_a_call_task_reaches_the_interpreter_without_dask():
+    pytest.importorskip("distributed")
+    from dask._task_spec import Alias, DataNode, Dict, List, Task, TaskRef
+    from manycore.dask import ManycoreExecutor, _direct_call
+
+    data = {"a": 2, ("b", 0): [3, 4]}
+    nodes = [
+        Task("plain", tasks.add, 1, TaskRef("a"), 3),
+        Task("containers", tasks.describe, List(TaskRef("a"), 5), Dict(x=TaskRef(("b", 0))), (6, 7),
+             scale=TaskRef("a"), label=DataNode(None, "text"), same=Alias("alias", "a")),
+    ]
+    executor = ManycoreExecutor(1)  # interpreters of its own: nothing imported dask in them yet
+    try:
+        for node in nodes:
+            assert _direct_call(node, data) is not None
+            assert _run_on_manycore(executor, node, data) == node(data)
+        assert _run_on_manycore(executor, Task("where", tasks.imported, "dask"), {}) is False
+        # a node with a task among its arguments goes whole: dask runs it in the interpreter
+        nested = Task("nested", tasks.add, Task(None, tasks.square, 3), TaskRef("a"))
+        assert _direct_call(nested, data) is None
+        assert _run_on_manycore(executor, nested, data) == 11
+        assert _run_on_manycore(executor, Task("where-now", tasks.imported, "dask"), {}) is True
+    finally:
+        executor.shutdown()
+
+
+def test_a_call_task_missing_a_dependency_fails_as_dask_says():
+    pytest.importorskip("distributed")
+    from dask._task_spec import Task, TaskRef
+    from distributed.worker import _run_task_simple
+    from manycore.dask import ManycoreExecutor, _direct_call
+
+    node = Task("lacks", tasks.add, TaskRef("missing"))
+    assert _direct_call(node, {}) is None
+    executor = ManycoreExecutor(1)
+    try:
+        message = executor.submit(_run_task_simple, node, {}, 0.0).result(timeout=60)
+    finally:
+        executor.shutdown()
+    assert message["op"] == "task-erred"
+    assert isinstance(message["actual_exception"], RuntimeError)
+    assert "missing" in str(message["actual_exception"])
+
+
 def test_plugin_rejects_a_bad_interpreter_count():
     pytest.importorskip("distributed")
     from manycore.dask import ManycoreWorkerPlugin

@@ -6,12 +6,12 @@
     - the same worker with ``manycore.dask.ManycoreWorkerPlugin``: its 2 thread slots
       run in 2 manycore interpreters;
     - 2 worker processes of 1 thread each.
-    Wall time per graph (best of --repeat, after a warm-up graph), and each worker
-    process's memory (VmRSS and RssAnon from /proc) after the runs. Every model runs
-    with distributed's event-loop profiler off (``distributed.worker.profile.enabled``),
-    unless --dask-profiler: with it on, tasks in manycore interpreters took 2-3x the
-    wall time of the same tasks on threads at equal CPU time on the loaded test machine
-    (docs/integrations.md, "Performance notes").
+    The three clusters run side by side; after a warm-up graph on each, every round
+    times one graph on each in turn (best of --repeat rounds), and each worker
+    process's memory (VmRSS and RssAnon from /proc) is read after the runs. Every model runs
+    with distributed's worker profiler off (``distributed.worker.profile.enabled``),
+    unless --dask-profiler (docs/integrations.md: it made no measurable difference to
+    the manycore worker in interleaved rounds).
 (b) Dask's local scheduler on the same graph: ``scheduler="threads"`` (2 workers)
     against ``scheduler=manycore.InterpreterPoolExecutor(2)``.
 (c) joblib: ``Parallel(n_jobs=2)`` over 10,000 small tasks (``x + 1``), with the
@@ -97,27 +97,50 @@ DISTRIBUTED_MODELS = (
 
 
 def measure_distributed(tasks, n, repeat, errors, profiler):
+    """The three models' clusters run side by side, and each round times one graph on each in turn.
+
+    Interleaved rounds, not one model's runs after another's: on a machine shared with
+    other work the load changes within seconds, and a block of runs would hand it to
+    one model only. The idle clusters cost each timed one the same (heartbeats).
+    """
+    import contextlib
+
     import dask
     import distributed
 
     from manycore.dask import ManycoreWorkerPlugin
 
     expected = _expected(tasks, n)
-    rows = []
-    for key, label, processes, threads, on_manycore in DISTRIBUTED_MODELS:
+    make_graph = _graph_maker(tasks, n)
+    with contextlib.ExitStack() as stack:
         # The nannies hand this configuration to the worker processes they start.
-        with dask.config.set({"distributed.worker.profile.enabled": profiler}), distributed.LocalCluster(
-            n_workers=processes, threads_per_worker=threads, processes=True, host="127.0.0.1",
-            dashboard_address=":0", worker_dashboard_address=":0", silence_logs=logging.ERROR,
-        ) as cluster, distributed.Client(cluster) as client:
+        stack.enter_context(dask.config.set({"distributed.worker.profile.enabled": profiler}))
+        clients = []
+        for key, label, processes, threads, on_manycore in DISTRIBUTED_MODELS:
+            cluster = stack.enter_context(distributed.LocalCluster(
+                n_workers=processes, threads_per_worker=threads, processes=True, host="127.0.0.1",
+                dashboard_address=":0", worker_dashboard_address=":0", silence_logs=logging.ERROR,
+            ))
+            client = stack.enter_context(distributed.Client(cluster, set_as_default=False))
             if on_manycore:
                 client.register_plugin(ManycoreWorkerPlugin())
-            summary = _time_graph(lambda graph: dask.compute(graph, scheduler=client)[0],
-                                  _graph_maker(tasks, n), expected, repeat, errors, f"distributed {label}")
-            if summary is None:
-                continue
-            rows.append({"model": key, "label": label, **summary, **_worker_memory(client)})
-    return rows
+            # warm-up: the workers import dask and the workload, the interpreters start
+            dask.compute(make_graph("warm-up"), scheduler=client)
+            clients.append(client)
+        seconds = {key: [] for key, *_ in DISTRIBUTED_MODELS}
+        for run in range(repeat):
+            for (key, label, *_), client in zip(DISTRIBUTED_MODELS, clients):
+                if seconds[key] is None:
+                    continue
+                elapsed, result = common.time_call(lambda graph: dask.compute(graph, scheduler=client)[0],
+                                                   make_graph(run))
+                if result != expected:
+                    errors.append(f"distributed {label}: wrong result {result!r}, expected {expected!r}")
+                    seconds[key] = None
+                else:
+                    seconds[key].append(elapsed)
+        return [{"model": key, "label": label, **common.summarize(seconds[key]), **_worker_memory(client)}
+                for (key, label, *_), client in zip(DISTRIBUTED_MODELS, clients) if seconds[key] is not None]
 
 
 def measure_local(tasks, n, repeat, errors):
@@ -203,7 +226,8 @@ def print_report(report):
     graph = f"{report['tasks']} tasks of spin(~{report['n']:,}) + a sum"
     if "distributed" in report:
         profiler = "on" if report["dask_profiler"] else "off"
-        print(f"\n(a) dask.distributed LocalCluster on 127.0.0.1, one graph of {graph}; worker profiler {profiler}")
+        print(f"\n(a) dask.distributed LocalCluster on 127.0.0.1, one graph of {graph}; worker profiler {profiler}; "
+              "the three clusters side by side, rounds interleaved")
         print(common.format_table(
             ("model", "wall s (best)", "wall s (median)", "worker RSS", "worker RssAnon"),
             [(row["label"], f"{row['best_s']:.3f}", f"{row['median_s']:.3f}", _memory_text(row["rss_mib"]),

@@ -51,3 +51,15 @@ def worker_address(_=None):
     import distributed
 
     return distributed.get_worker().address
+
+
+def describe(*args, **kwargs):
+    """Its arguments back, with the types of the containers among them."""
+    return [(type(arg).__name__, arg) for arg in args], sorted(kwargs.items())
+
+
+def imported(name):
+    """Whether module `name` is loaded where this runs."""
+    import sys
+
+    return name in sys.modules
