@@ -4,7 +4,9 @@
 // zlib.crc32 and hashlib.sha256 call, run over the two halves of one manycore
 // SharedMemory (the memfd mapping behind SharedBuffer) one after the other and by two
 // std::threads at once; the same for crc32 over a block that stays in the L2 cache (no
-// memory traffic) and for a plain read of every 8-byte word (memory bandwidth alone).
+// memory traffic), a plain read of every 8-byte word (memory bandwidth alone), and
+// integer multiplies with no memory traffic, latency-bound and throughput-bound (do
+// the two threads get two cores' execution units, or share one core's?).
 // If crc32 scales here no better than through two interpreters, the interpreters are
 // not the limit. Then lock ping-pong between two std::threads: manycore::Lock against a
 // sem_t (what multiprocessing.Lock is), and how often both threads ran on one CPU.
@@ -77,6 +79,23 @@ uint64_t sum_of(const unsigned char* data, size_t size) {
   return sum;
 }
 
+// Integer multiply-adds with no memory traffic, `steps` of them per chain. One
+// dependent chain waits on each multiply's latency and leaves the core's multiplier
+// mostly idle; eight independent chains keep it busy every cycle. Two threads on two
+// cores scale both 2x; two threads sharing one core's execution units (SMT siblings)
+// scale the first well and the second hardly at all.
+template <int kChains>
+uint64_t multiply_chains(uint64_t seed, size_t steps) {
+  uint64_t chain[kChains];
+  for (int c = 0; c < kChains; ++c) chain[c] = seed + static_cast<uint64_t>(c);
+  for (size_t i = 0; i < steps; ++i) {
+    for (int c = 0; c < kChains; ++c) chain[c] = chain[c] * 6364136223846793005ull + 1442695040888963407ull;
+  }
+  uint64_t folded = 0;
+  for (int c = 0; c < kChains; ++c) folded ^= chain[c];
+  return folded;
+}
+
 // crc32 of a `block`-byte block at `data`, `times` times over (stays in cache).
 uint64_t crc_in_cache(const unsigned char* data, size_t block, size_t times) {
   uint64_t total = 0;
@@ -127,10 +146,30 @@ bool run_work(const unsigned char* data, size_t size, int repeat) {
     rows.push_back({"zlib crc32 of a 256 KiB block (in L2), as many bytes", sequential, threads,
                     static_cast<double>(2 * times * kBlock)});
 
+    struct Compute {
+      const char* name;
+      uint64_t (*kernel)(uint64_t, size_t);
+      size_t steps;
+    };
+    const Compute computes[] = {{"1 dependent multiply chain (latency-bound)", multiply_chains<1>, 100000000},
+                                {"8 independent multiply chains (throughput-bound)", multiply_chains<8>, 25000000}};
+    for (const Compute& work : computes) {
+      uint64_t alone[2], together[2];
+      double sequential = seconds_of([&] {
+        alone[0] = work.kernel(1, work.steps);
+        alone[1] = work.kernel(2, work.steps);
+      });
+      double threads = seconds_of([&] { on_two_threads([&](int i) { together[i] = work.kernel(i + 1, work.steps); }); });
+      agree = agree && alone[0] == together[0] && alone[1] == together[1];
+      rows.push_back({work.name, sequential, threads, 0});
+    }
+
     std::printf("\n%-52s %12s %10s %12s %8s\n", "work (repeat)", "sequential", "GB/s", "2 threads", "speed-up");
     for (const Row& row : rows) {
-      std::printf("%-52s %9.1f ms %10.2f %9.1f ms %7.2fx\n", row.name, 1e3 * row.sequential,
-                  row.bytes / row.sequential / 1e9, 1e3 * row.threads, row.sequential / row.threads);
+      char rate[32] = "-";
+      if (row.bytes > 0) std::snprintf(rate, sizeof rate, "%.2f", row.bytes / row.sequential / 1e9);
+      std::printf("%-52s %9.1f ms %10s %9.1f ms %7.2fx\n", row.name, 1e3 * row.sequential, rate,
+                  1e3 * row.threads, row.sequential / row.threads);
     }
   }
   return agree;
