@@ -16,11 +16,14 @@
 // and the releaser wakes it with one system call.
 //
 // Protocol (no lost wake-up): a waiter about to sleep raises `parked` (seq_cst), reads
-// `sequence`, retries its attempt, then sleeps only while `sequence` is unchanged. The
-// releaser changes the state (seq_cst), and only if `parked` > 0 increments
-// `sequence` and wakes: either the waiter's retry sees the release, or the releaser
-// sees the waiter. Spinners do not count in `parked`, so a release that a spinner
-// picks up costs no system call.
+// `sequence` (seq_cst), retries its attempt, then sleeps only while `sequence` is
+// unchanged. The releaser changes the state, increments `sequence` (seq_cst), then
+// wakes only if `parked` > 0. If it reads 0, its increment came before the waiter's
+// raise, so the waiter read the incremented `sequence`, which orders the release
+// before the waiter's retry: the retry sees it. Spinners do not count in `parked`, so
+// a release that a spinner picks up costs no system call. (Skipping the increment too
+// when nobody is parked would need a seq_cst fence in the waiter, which
+// ThreadSanitizer cannot check.)
 //
 // The caller (sync.cc's acquire_slow) spins first with its GIL held, then releases the
 // GIL for a second spin and for the park. Like wait.h, a parked waiter wakes every
@@ -160,10 +163,6 @@ template <typename Attempt>
 Status park_on_sequence(std::atomic<uint32_t>& sequence, std::atomic<int>& parked, Attempt attempt,
                         std::optional<Clock::time_point> deadline, GilRelease& released) {
   parked.fetch_add(1);
-  // With the releaser's seq_cst state write and `parked` load, this fence makes the
-  // first attempt below see any release whose releaser read `parked` == 0 and so
-  // skipped the wake (the attempts' own loads are weaker than seq_cst).
-  std::atomic_thread_fence(std::memory_order_seq_cst);
   auto slice_end = Clock::now() + kSignalSlice;
   Status outcome;
   while (true) {
@@ -197,11 +196,13 @@ Status park_on_sequence(std::atomic<uint32_t>& sequence, std::atomic<int>& parke
   return outcome;
 }
 
-// The releaser's side: call after changing the state (with a seq_cst write).
-inline void wake_sequence(std::atomic<uint32_t>& sequence, std::atomic<int>& parked, int count) {
-  if (parked.load() == 0) return;  // nobody asleep: spinners see the state change themselves
+// The releaser's side: call after changing the state. Whether it made the wake-up
+// system call (only when a waiter is parked: spinners see the change themselves).
+inline bool wake_sequence(std::atomic<uint32_t>& sequence, std::atomic<int>& parked, int count) {
   sequence.fetch_add(1);
+  if (parked.load() == 0) return false;
   futex_wake(sequence, count);
+  return true;
 }
 
 }  // namespace manycore::internal

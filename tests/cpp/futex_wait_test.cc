@@ -74,11 +74,10 @@ TEST(SpinTest, TheDeadlineCutsTheSpinAndAHolderOnThisCpuEndsItAtOnce) {
 TEST(ParkTest, AReleaseWakesOnlyWhenSomeoneIsParked) {
   std::atomic<uint32_t> sequence{0};
   std::atomic<int> parked{0};
-  wake_sequence(sequence, parked, 1);
-  EXPECT_EQ(sequence.load(), 0u);  // no waiter asleep: no futex word change, no system call
+  EXPECT_FALSE(wake_sequence(sequence, parked, 1));  // no waiter asleep: no system call
   parked.store(1);
-  wake_sequence(sequence, parked, 1);
-  EXPECT_EQ(sequence.load(), 1u);
+  EXPECT_TRUE(wake_sequence(sequence, parked, 1));
+  EXPECT_EQ(sequence.load(), 2u);  // each release moves the futex word
 }
 
 TEST(ParkTest, AParkedWaiterTakesAReleaseAndATimeoutEndsThePark) {
@@ -98,7 +97,7 @@ TEST(ParkTest, AParkedWaiterTakesAReleaseAndATimeoutEndsThePark) {
   std::thread releaser([&] {
     while (parked.load() == 0) std::this_thread::yield();
     held.store(false);
-    wake_sequence(sequence, parked, 1);
+    wake_sequence(sequence, parked, 1);  // false if the waiter saw the release before sleeping
   });
   EXPECT_TRUE(park_on_sequence(sequence, parked, attempt, std::nullopt, no_gil).ok());
   releaser.join();
