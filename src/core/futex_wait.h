@@ -84,7 +84,7 @@ inline void cpu_relax() {
 // the thread's rseq area, which a load reads (0.3 ns measured; sched_getcpu() took
 // 3.3 ns, which on the lock's fast path showed).
 inline int current_cpu() {
-#if defined(__linux__) && __has_include(<sys/rseq.h>)
+#if defined(__linux__) && __has_include(<sys/rseq.h>) && __has_builtin(__builtin_thread_pointer)
   if (__rseq_size != 0) {
     auto* area = reinterpret_cast<const volatile struct rseq*>(static_cast<const char*>(__builtin_thread_pointer()) +
                                                                 __rseq_offset);
@@ -113,9 +113,9 @@ enum class SpinOutcome { kWon, kLost, kHolderHere };
 // Spins until attempt() wins (kWon) or `budget` (cut at `deadline`) has passed
 // (kLost). looks_free() is a relaxed read of the lock word: the spinner writes the
 // shared cache line (attempt's CAS) only when the lock looks free, so it does not slow
-// the holder down. holder_cpu() is the CPU the holder acquired on (-1: unknown): when
-// it is this thread's CPU, the holder can only run once this thread stops, so the
-// spin ends at once (kHolderHere).
+// the holder down. holder_cpu() is where the thread that will release probably runs
+// (-1: unknown): when that is this thread's CPU, it can only run once this thread
+// stops, so the spin ends at once (kHolderHere).
 template <typename LooksFree, typename Attempt, typename HolderCpu>
 SpinOutcome spin_for(Clock::duration budget, std::optional<Clock::time_point> deadline, LooksFree looks_free,
                      Attempt attempt, HolderCpu holder_cpu) {
