@@ -12,11 +12,20 @@
 // - Condition: as its lock; notify() wakes the oldest waiters first, exactly n of them.
 // - Barrier: everything each party did before wait() is visible to all parties after
 //   wait() returns.
-// - Every blocking call releases the caller's GIL, spins briefly, parks (locks and
-//   semaphores on a futex, src/core/futex_wait.h; the others as wait.h), and wakes every
-//   50 ms to run signal handlers (Ctrl-C) and, in worker interpreters, a pending
+// - Lock/RLock/Semaphore waits (src/core/futex_wait.h, src/core/sync.cc): with a
+//   second usable CPU, a contended acquire first spins up to 3 us with the caller's
+//   GIL still held (won there, the GIL is never released), then up to 50 us with it
+//   released, then parks on a futex. There is no spin with one usable CPU, none while
+//   the thread that will release runs on the waiter's CPU, and little once spins
+//   have lost three times in a row (SpinHint). A release makes a system call only
+//   when a waiter is parked. Not FIFO, as threading.Lock is not: a running thread may
+//   take a released lock before a woken waiter does (a waiter that loses parks again).
+// - Every blocking call parks with the caller's GIL released, and wakes every 50 ms
+//   to run signal handlers (Ctrl-C) and, in worker interpreters, a pending
 //   asynchronous exception (Interpreter::interrupt, Pool.terminate): kInterrupted with
-//   the Python error set (src/core/wait.h).
+//   the Python error set (src/core/wait.h). Event, Condition and Barrier wait as
+//   wait.h does (GIL released, ~40 us of spinning that yields the core, a condition
+//   variable).
 // - Timeouts: nullopt waits forever; a timeout reports kTimeout (acquire returns it as a
 //   status, the caller maps it to False as threading does).
 //
@@ -41,18 +50,29 @@ namespace internal {
 class WaitList;
 // Whether spinning before parking has been paying off for one primitive. A spin that
 // wins hands the lock over in well under a microsecond between two running
-// interpreters; on an oversubscribed machine spins lose (the holder is not running)
-// and only burn the core, so after a lost spin only every 16th slow acquire spins,
-// to notice when spinning pays again. Relaxed: a hint, not a guarantee.
+// interpreters. A single lost spin says little (the holder was preempted once, or
+// took a page fault), but on an oversubscribed machine spins lose in a row (the holder
+// is not running) and only burn the core: after kLossesInARow consecutive lost spins,
+// only every 16th slow acquire spins, to notice when spinning pays again. Relaxed: a
+// hint, not a guarantee.
 class SpinHint {
  public:
+  static constexpr uint32_t kLossesInARow = 3;
   bool should_spin() {
-    return helps_.load(std::memory_order_relaxed) || tries_.fetch_add(1, std::memory_order_relaxed) % 16 == 0;
+    return losses_.load(std::memory_order_relaxed) < kLossesInARow ||
+           tries_.fetch_add(1, std::memory_order_relaxed) % 16 == 0;
   }
-  void record(bool won) { helps_.store(won, std::memory_order_relaxed); }
+  void record(bool won) {
+    uint32_t losses = losses_.load(std::memory_order_relaxed);
+    if (won) {
+      if (losses != 0) losses_.store(0, std::memory_order_relaxed);
+    } else if (losses < kLossesInARow) {
+      losses_.store(losses + 1, std::memory_order_relaxed);
+    }
+  }
 
  private:
-  std::atomic<bool> helps_{true};
+  std::atomic<uint32_t> losses_{0};  // consecutive lost spins, saturating at kLossesInARow
   std::atomic<uint32_t> tries_{0};
 };
 
@@ -72,8 +92,13 @@ class Lock final : public Shareable {
   bool locked() const { return state_.load(std::memory_order_acquire) != 0; }
 
  private:
-  std::atomic<int> state_{0};          // 0 free, 1 held; CAS by acquirers, exchange by release
-  std::atomic<int> waiters_{0};        // threads parked (or about to); release wakes only when > 0
+  int releaser_cpu() const;
+  // 0 free; held: 2 + the CPU the holder acquired on (1 if unknown), which tells a
+  // spinner on that same CPU not to spin. CAS by acquirers, exchange by release.
+  std::atomic<int> state_{0};
+  std::atomic<uintptr_t> holder_{0};  // thread tag of the last acquirer (a spinner's hint); relaxed
+  std::atomic<int> last_releaser_cpu_{-1};  // the CPU of the last release (a spinner's hint); relaxed
+  std::atomic<int> parked_{0};         // threads parked on the futex (or about to); release wakes only when > 0
   std::atomic<uint32_t> sequence_{0};  // release count: the futex word waiters sleep on
   internal::SpinHint spin_hint_;
 };
@@ -95,7 +120,8 @@ class RLock final : public Shareable {
  private:
   std::atomic<uint64_t> owner_{0};  // thread token of the owner, 0 when free; CAS by acquirers
   uint64_t count_ = 0;              // recursion depth; touched only by the owner
-  std::atomic<int> waiters_{0};
+  std::atomic<int> owner_cpu_{-1};  // the CPU the owner acquired on (a spinner's hint); written by the owner
+  std::atomic<int> parked_{0};
   std::atomic<uint32_t> sequence_{0};
   internal::SpinHint spin_hint_;
 };
@@ -160,7 +186,7 @@ class Semaphore final : public Shareable {
   std::atomic<int64_t> value_;  // CAS by acquirers and bounded releasers
   const int64_t initial_;
   const bool bounded_;
-  std::atomic<int> waiters_{0};
+  std::atomic<int> parked_{0};
   std::atomic<uint32_t> sequence_{0};
   internal::SpinHint spin_hint_;
 };

@@ -20,42 +20,53 @@ uint64_t current_thread_token() {
 
 namespace {
 
-// How long an acquirer retries with its GIL still held before it releases the GIL and
-// waits (wait.h). Locks guarding a few Python statements are held for well under a
-// microsecond, and releasing and retaking a GIL costs about as much as that: an
-// adaptive mutex spins first for the same reason. A holder that needs this very GIL
-// delays the release by at most this long.
+// The spin before parking, in two parts (measured with `bench shared` ping-pong and
+// benchmarks/cpp/shared_floor on the 2-vCPU target machine; docs/shared.md):
+// - kHeldSpin with the caller's GIL still held: a lock guarding a few statements, or
+//   a hand-off between two running interpreters, frees up within a microsecond or two,
+//   and releasing and retaking the GIL would cost about as much. A holder that needs
+//   this very GIL delays its release by at most this long.
+// - then kReleasedSpin with the GIL released, covering a waker's wake-up: a parked
+//   thread on an idle vCPU takes 20-25 us to run again, so a peer that parked once
+//   hands back within ~25 us. With 0 us here, one parked side made the other park in
+//   turn (ping-pong median 6.8 us per round trip); 10 us: 1.0 us; 25, 50 and 100 us:
+//   0.20-0.27 us. 50 us is twice the wake-up, and past it the spin only burns the core.
+// Both spin only with a second usable CPU (futex_wait.h), and only while SpinHint says
+// spinning pays.
 constexpr auto kHeldSpin = std::chrono::microseconds(3);
+constexpr auto kReleasedSpin = std::chrono::microseconds(50);
 
-inline void cpu_relax() {
-#if defined(__x86_64__) || defined(__i386__)
-  __builtin_ia32_pause();
-#elif defined(__aarch64__)
-  asm volatile("yield");
-#endif
-}
-
-template <typename Attempt>
-bool spin_with_gil_held(Attempt attempt) {
-  auto end = internal::Clock::now() + kHeldSpin;
-  for (unsigned turn = 1;; ++turn) {
-    if (attempt()) return true;
-    if (turn % 16 == 0 && internal::Clock::now() >= end) return false;
-    cpu_relax();
-  }
-}
-
-// Held spin (when it has been paying off), then the futex park of futex_wait.h.
-template <typename Attempt>
-Status acquire_slow(internal::SpinHint& hint, std::atomic<uint32_t>& sequence, std::atomic<int>& waiters,
-                    Attempt attempt, std::optional<double> timeout_seconds) {
+// Held spin, released spin, then the futex park of futex_wait.h. holder_cpu() is where
+// the thread that will release probably runs (-1: unknown): a spin ends at once when
+// that is this thread's CPU, and parking lets that thread run.
+template <typename LooksFree, typename Attempt, typename HolderCpu>
+Status acquire_slow(internal::SpinHint& hint, std::atomic<uint32_t>& sequence, std::atomic<int>& parked,
+                    LooksFree looks_free, Attempt attempt, HolderCpu holder_cpu,
+                    std::optional<double> timeout_seconds) {
+  using internal::SpinOutcome;
   auto deadline = internal::deadline_after(timeout_seconds);
-  if (hint.should_spin()) {
-    bool won = spin_with_gil_held(attempt);
-    hint.record(won);
-    if (won) return Status::Ok();
+  bool spin = internal::spinning_can_win() && hint.should_spin();
+  SpinOutcome outcome = SpinOutcome::kLost;
+  if (spin) {
+    outcome = internal::spin_for(kHeldSpin, deadline, looks_free, attempt, holder_cpu);
+    if (outcome == SpinOutcome::kWon) {
+      hint.record(true);
+      return Status::Ok();  // the GIL was never released
+    }
   }
-  return internal::park_on_sequence(sequence, waiters, attempt, deadline);
+  internal::GilRelease released;
+  // A spin cut short by the deadline or by a holder on this CPU says nothing about
+  // whether spinning pays: only a full spin that lost is recorded.
+  bool expired = deadline && internal::Clock::now() >= *deadline;
+  if (spin && outcome == SpinOutcome::kLost && !expired) {
+    outcome = internal::spin_for(kReleasedSpin, deadline, looks_free, attempt, holder_cpu);
+    if (outcome == SpinOutcome::kWon) {
+      hint.record(true);
+      return Status::Ok();
+    }
+    if (outcome == SpinOutcome::kLost && !(deadline && internal::Clock::now() >= *deadline)) hint.record(false);
+  }
+  return internal::park_on_sequence(sequence, parked, attempt, deadline, released);
 }
 
 }  // namespace
@@ -64,20 +75,40 @@ Status acquire_slow(internal::SpinHint& hint, std::atomic<uint32_t>& sequence, s
 
 bool Lock::try_acquire() {
   int expected = 0;
-  return state_.compare_exchange_strong(expected, 1, std::memory_order_acquire, std::memory_order_relaxed);
+  if (!state_.compare_exchange_strong(expected, internal::current_cpu() + 2, std::memory_order_acquire,
+                                      std::memory_order_relaxed)) {
+    return false;
+  }
+  holder_.store(internal::current_thread_tag(), std::memory_order_relaxed);
+  return true;
+}
+
+// Where the thread that will release probably runs: the holder's CPU when the holder
+// is another thread; when the waiter holds the lock itself, it uses the lock as a
+// signal that another thread releases (a ping-pong), and the last releaser's CPU is
+// the guess.
+int Lock::releaser_cpu() const {
+  if (holder_.load(std::memory_order_relaxed) == internal::current_thread_tag()) {
+    return last_releaser_cpu_.load(std::memory_order_relaxed);
+  }
+  return state_.load(std::memory_order_relaxed) - 2;
 }
 
 Status Lock::acquire(std::optional<double> timeout_seconds) {
   if (try_acquire()) return Status::Ok();
   if (timeout_seconds && *timeout_seconds <= 0) return Status(StatusCode::kTimeout, "the lock is held");
-  return acquire_slow(spin_hint_, sequence_, waiters_, [this] { return try_acquire(); }, timeout_seconds);
+  return acquire_slow(
+      spin_hint_, sequence_, parked_, [this] { return state_.load(std::memory_order_relaxed) == 0; },
+      [this] { return try_acquire(); }, [this] { return releaser_cpu(); },
+      timeout_seconds);
 }
 
 Status Lock::release() {
   if (state_.exchange(0, std::memory_order_seq_cst) == 0) {
     return Status(StatusCode::kNotOwner, "release unlocked lock");
   }
-  internal::wake_sequence(sequence_, waiters_, 1);
+  last_releaser_cpu_.store(internal::current_cpu(), std::memory_order_relaxed);
+  internal::wake_sequence(sequence_, parked_, 1);
   return Status::Ok();
 }
 
@@ -94,13 +125,17 @@ bool RLock::try_acquire() {
     return false;
   }
   count_ = 1;
+  owner_cpu_.store(internal::current_cpu(), std::memory_order_relaxed);
   return true;
 }
 
 Status RLock::acquire(std::optional<double> timeout_seconds) {
   if (try_acquire()) return Status::Ok();
   if (timeout_seconds && *timeout_seconds <= 0) return Status(StatusCode::kTimeout, "the lock is held");
-  return acquire_slow(spin_hint_, sequence_, waiters_, [this] { return try_acquire(); }, timeout_seconds);
+  return acquire_slow(
+      spin_hint_, sequence_, parked_, [this] { return owner_.load(std::memory_order_relaxed) == 0; },
+      [this] { return try_acquire(); }, [this] { return owner_cpu_.load(std::memory_order_relaxed); },
+      timeout_seconds);
 }
 
 Status RLock::release() {
@@ -109,7 +144,7 @@ Status RLock::release() {
   }
   if (--count_ != 0) return Status::Ok();
   owner_.store(0, std::memory_order_seq_cst);
-  internal::wake_sequence(sequence_, waiters_, 1);
+  internal::wake_sequence(sequence_, parked_, 1);
   return Status::Ok();
 }
 
@@ -234,7 +269,9 @@ bool Semaphore::try_acquire() {
 Status Semaphore::acquire(std::optional<double> timeout_seconds) {
   if (try_acquire()) return Status::Ok();
   if (timeout_seconds && *timeout_seconds <= 0) return Status(StatusCode::kTimeout, "the semaphore is at zero");
-  return acquire_slow(spin_hint_, sequence_, waiters_, [this] { return try_acquire(); }, timeout_seconds);
+  return acquire_slow(
+      spin_hint_, sequence_, parked_, [this] { return value_.load(std::memory_order_relaxed) > 0; },
+      [this] { return try_acquire(); }, [] { return -1; }, timeout_seconds);
 }
 
 Status Semaphore::release(int64_t n) {
@@ -246,7 +283,7 @@ Status Semaphore::release(int64_t n) {
     }
     if (value_.compare_exchange_weak(value, value + n, std::memory_order_seq_cst)) break;
   }
-  internal::wake_sequence(sequence_, waiters_, n > INT32_MAX ? INT32_MAX : static_cast<int>(n));
+  internal::wake_sequence(sequence_, parked_, n > INT32_MAX ? INT32_MAX : static_cast<int>(n));
   return Status::Ok();
 }
 

@@ -69,6 +69,76 @@ TEST(LockTest, ParkedWaiterWakesOnRelease) {
   EXPECT_TRUE(got);
 }
 
+// Many more threads than CPUs: waiters spin, lose, park and are woken in every
+// order. Nobody is ever inside with another, nobody is lost, every thread finishes.
+TEST(LockTest, HeavyContentionFromManyThreadsStaysExclusiveAndEveryThreadFinishes) {
+  Lock lock;
+  std::atomic<int> inside{0};
+  int64_t counter = 0;  // guarded by lock
+  constexpr int kThreads = 12, kRounds = 4000;
+  std::atomic<int> finished{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kRounds; ++i) {
+        // A few timed acquires too: a timeout must never leave the lock held.
+        if (i % 7 == t % 7) {
+          if (!lock.acquire(0.0001).ok()) continue;
+        } else {
+          ASSERT_TRUE(lock.acquire().ok());
+        }
+        EXPECT_EQ(inside.fetch_add(1), 0);
+        ++counter;
+        if (i % 64 == 0) std::this_thread::yield();  // sometimes a holder is preempted
+        inside.fetch_sub(1);
+        ASSERT_TRUE(lock.release().ok());
+      }
+      ++finished;
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  EXPECT_EQ(finished.load(), kThreads);
+  EXPECT_LE(counter, int64_t{kThreads} * kRounds);
+  EXPECT_GE(counter, int64_t{kThreads} * kRounds * 6 / 7);
+  EXPECT_FALSE(lock.locked());
+}
+
+TEST(LockTest, TimeoutsShorterThanTheSpinAreHonoured) {
+  Lock lock;
+  ASSERT_TRUE(lock.try_acquire());
+  for (double timeout : {0.00002, 0.0002, 0.002}) {
+    auto start = Clock::now();
+    EXPECT_EQ(lock.acquire(timeout).code(), StatusCode::kTimeout);
+    double waited = seconds_since(start);
+    EXPECT_GE(waited, timeout);
+    EXPECT_LT(waited, timeout + 0.5);  // not the whole spin, nor a signal slice, on top
+  }
+  ASSERT_TRUE(lock.release().ok());
+}
+
+// A lock used as a signal (acquired by one thread, released by another), handed back
+// and forth: every hand-off arrives, spinning or parked.
+TEST(LockTest, PingPongBetweenTwoThreadsHandsEveryRoundOver) {
+  Lock mine, theirs;
+  ASSERT_TRUE(mine.try_acquire());
+  ASSERT_TRUE(theirs.try_acquire());
+  constexpr int kRounds = 20000;
+  int peer_rounds = 0;
+  std::thread peer([&] {
+    for (int i = 0; i < kRounds; ++i) {
+      ASSERT_TRUE(mine.acquire(10.0).ok());
+      ++peer_rounds;
+      ASSERT_TRUE(theirs.release().ok());
+    }
+  });
+  for (int i = 0; i < kRounds; ++i) {
+    ASSERT_TRUE(mine.release().ok());
+    ASSERT_TRUE(theirs.acquire(10.0).ok());
+    EXPECT_EQ(peer_rounds, i + 1);
+  }
+  peer.join();
+}
+
 TEST(RLockTest, OwnerMayReenterOthersMayNotReleaseOrTake) {
   RLock lock;
   EXPECT_TRUE(lock.acquire().ok());
@@ -85,6 +155,30 @@ TEST(RLockTest, OwnerMayReenterOthersMayNotReleaseOrTake) {
   EXPECT_TRUE(lock.release().ok());
   EXPECT_FALSE(lock.locked());
   EXPECT_EQ(lock.release().code(), StatusCode::kNotOwner);
+}
+
+TEST(RLockTest, ContendedOwnersExcludeEachOtherAtEveryDepth) {
+  RLock lock;
+  std::atomic<int> inside{0};
+  int64_t counter = 0;  // guarded by lock
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 6; ++t) {
+    threads.emplace_back([&] {
+      for (int i = 0; i < 3000; ++i) {
+        ASSERT_TRUE(lock.acquire().ok());
+        ASSERT_TRUE(lock.acquire().ok());
+        EXPECT_EQ(inside.fetch_add(1), 0);
+        ++counter;
+        inside.fetch_sub(1);
+        ASSERT_TRUE(lock.release().ok());
+        EXPECT_TRUE(lock.owned_by_caller());
+        ASSERT_TRUE(lock.release().ok());
+      }
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  EXPECT_EQ(counter, 6 * 3000);
+  EXPECT_FALSE(lock.locked());
 }
 
 TEST(ConditionTest, WaitNeedsTheLockAndNotifyWakesExactlyN) {
@@ -171,6 +265,30 @@ TEST(SemaphoreTest, ReleaseOfNWakesNWaiters) {
   ASSERT_TRUE(semaphore->release(3).ok());
   for (auto& waiter : waiters) waiter.join();
   EXPECT_EQ(passed.load(), 3);
+}
+
+TEST(SemaphoreTest, ContendedPermitsNeverExceedTheValue) {
+  auto semaphore = Semaphore::create(2, true).take_value();
+  std::atomic<int> holders{0};
+  std::atomic<int> most{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 8; ++t) {
+    threads.emplace_back([&] {
+      for (int i = 0; i < 3000; ++i) {
+        ASSERT_TRUE(semaphore->acquire().ok());
+        int now = holders.fetch_add(1) + 1;
+        EXPECT_LE(now, 2);
+        int seen = most.load();
+        while (now > seen && !most.compare_exchange_weak(seen, now)) {
+        }
+        holders.fetch_sub(1);
+        ASSERT_TRUE(semaphore->release().ok());
+      }
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  EXPECT_EQ(semaphore->value(), 2);
+  EXPECT_GE(most.load(), 1);
 }
 
 Status no_action(const Value&) { return Status::Ok(); }

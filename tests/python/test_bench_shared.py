@@ -35,7 +35,10 @@ def test_every_comparison_is_measured_in_the_run(report):
     assert len(sizes) == 2
     for row in sizes.values():
         assert row["codec_us"] > 0 and row["call_us"] > 0 and row["copy_call_us"] > 0 and row["shm_attach_us"] > 0
-    assert {"sequential", "interpreters", "processes"} <= set(report["parallel"])
+    assert set(report["parallel"]["work"]) == {"crc32", "sha256"}
+    for case in report["parallel"]["work"].values():
+        assert set(case) == {"sequential", "interpreters", "threads", "processes"}
+        assert all(row["best_s"] > 0 and row["minor_faults"] >= 0 for row in case.values())
     assert set(report["uncontended"]) == {"manycore.Lock", "threading.Lock", "multiprocessing.Lock"}
     assert set(report["ping_pong"]) == {"manycore", "threading", "multiprocessing"}
     assert all(value > 0 for value in report["counters"].values())
@@ -44,7 +47,8 @@ def test_every_comparison_is_measured_in_the_run(report):
 
 def test_targets_cover_the_issue(report):
     names = " ".join(target["name"] for target in report["targets"])
-    for expected in ("hand-off", "sequential / two interpreters", "ProcessPoolExecutor", "ping-pong",
+    for expected in ("hand-off", "crc32 over halves: sequential / two interpreters",
+                     "sha256 over halves: sequential / two interpreters", "ProcessPoolExecutor", "ping-pong",
                      "Manager().dict()"):
         assert expected in names
     assert all(isinstance(target["passed"], bool) for target in report["targets"])
@@ -54,7 +58,7 @@ def test_targets_cover_the_issue(report):
 def test_tables_are_printed(tmp_path):
     completed = run_bench("--quick", cwd=tmp_path)
     assert completed.returncode == 0, completed.stdout + completed.stderr
-    for heading in ("Hand-off", "zlib.crc32", "ping-pong", "ops/s", "Targets", "load average"):
+    for heading in ("Hand-off", "zlib.crc32", "hashlib.sha256", "2 threads", "page faults", "ping-pong", "ops/s", "Targets", "load average"):
         assert heading in completed.stdout
 
 

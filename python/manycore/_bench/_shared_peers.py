@@ -17,19 +17,55 @@ def crc_of(buf):
     return zlib.crc32(buf)
 
 
-def crc_of_shared_memory(name, start, stop):
-    """ProcessPoolExecutor task: attach to multiprocessing.shared_memory by name, crc32 a range."""
+def sha256_of(buf):
+    import hashlib  # imported where it runs: the module stays cheap to import elsewhere
+
+    return hashlib.sha256(buf).hexdigest()
+
+
+WORK = {"crc32": crc_of, "sha256": sha256_of}
+
+
+def work_on(name, buf):
+    """WORK[name](buf): zlib.crc32 or hashlib.sha256 of a bytes-like (both release the GIL)."""
+    return WORK[name](buf)
+
+
+def warm_up(seconds):
+    """A spawned worker's first task: the imports of work_on_shared_memory, then a pause, so that
+    each of two tasks lands in its own worker."""
+    import hashlib  # noqa: F401
+    import resource  # noqa: F401
+    from multiprocessing import shared_memory  # noqa: F401
+
+    time.sleep(seconds)
+
+
+def minor_faults():
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+
+
+def work_on_shared_memory(name, block_name, start, stop):
+    """ProcessPoolExecutor task: attach to multiprocessing.shared_memory by name, run WORK[name] on a range.
+
+    Returns (result, minor page faults the task took): each task maps the block
+    afresh, so it faults its pages in again.
+    """
     from multiprocessing import shared_memory
 
-    block = shared_memory.SharedMemory(name=name)
+    faults = minor_faults()
+    block = shared_memory.SharedMemory(name=block_name)
     try:
         view = block.buf[start:stop]
         try:
-            return zlib.crc32(view)
+            result = WORK[name](view)
         finally:
             view.release()
     finally:
         block.close()
+    return result, minor_faults() - faults
 
 
 def ping_pong(mine, theirs, rounds, ready=None):

@@ -8,9 +8,11 @@ Every comparison is measured side by side in one run:
   copying ``bytes`` of the same size through the same call, and against attaching to
   a ``multiprocessing.shared_memory`` block by name (what a worker process pays per
   hand-off, before any message reaches it);
-- parallel work: zlib.crc32 over the two halves of one 256 MiB buffer, sequential
-  vs two interpreters vs ``multiprocessing.shared_memory`` + ProcessPoolExecutor(2)
-  (spawn, workers started and warmed before timing);
+- parallel work: zlib.crc32 and hashlib.sha256 over the two halves of one 256 MiB
+  buffer (written whole before timing, so no page fault is timed), sequential vs two
+  interpreters vs two threads (zlib and hashlib release the GIL: the same C code, one
+  interpreter) vs ``multiprocessing.shared_memory`` + ProcessPoolExecutor(2) (spawn,
+  workers started and warmed before timing); minor page faults counted per run;
 - locks: an uncontended acquire+release (manycore.Lock, threading.Lock,
   multiprocessing.Lock), and lock ping-pong (two locks handed back and forth):
   manycore between two interpreters, multiprocessing.Lock between two processes,
@@ -29,13 +31,12 @@ import multiprocessing
 import statistics
 import threading
 import time
-import zlib
 
 import manycore
 
 from . import _shared_peers, common
 
-SUMMARY = "SharedBuffer hand-off and parallel crc32, locks, counters, SharedDict: manycore vs multiprocessing"
+SUMMARY = "SharedBuffer hand-off and parallel crc32/sha256, locks, counters, SharedDict: manycore vs multiprocessing"
 HANDOFF_LIMIT_US = 50.0
 HANDOFF_SAME_TIME = 1.5  # 1 GiB may take at most this many times the 1 MiB hand-off
 TARGET_PARALLEL = 1.8
@@ -113,7 +114,18 @@ def measure_handoff(args, interp):
 
 # ---- parallel work ---------------------------------------------------------------------------
 
+PARALLEL_WORK = ("crc32", "sha256")
+PARALLEL_MODELS = ("sequential", "interpreters", "threads", "processes")
+
+
 def measure_parallel(args, interps):
+    """Each PARALLEL_WORK over the halves of one buffer, by each of PARALLEL_MODELS.
+
+    The buffer is written whole before any timing, so every page is faulted in (and
+    minor page faults are counted per timed run to show it). Threads run the same
+    C code as the interpreters (zlib and hashlib release the GIL): what they reach
+    is what two cores reach through Python at all.
+    """
     nbytes = args.work_mib << 20
     buf = manycore.SharedBuffer(nbytes)
     pattern = bytes(range(256)) * 4096  # 1 MiB
@@ -122,14 +134,8 @@ def measure_parallel(args, interps):
         buf[offset:end] = pattern[: end - offset]
     half = nbytes // 2
     halves = (buf[:half], buf[half:])
-    expected = [zlib.crc32(part) for part in halves]
-
-    def sequential():
-        return [zlib.crc32(part) for part in halves]
-
-    def interpreters():
-        handles = [interp.call_in_thread(_shared_peers.crc_of, part) for interp, part in zip(interps, halves)]
-        return [handle.result() for handle in handles]
+    work = _shared_peers.work_on
+    expected = {name: [work(name, part) for part in halves] for name in PARALLEL_WORK}
 
     from concurrent.futures import ProcessPoolExecutor
     from multiprocessing import shared_memory
@@ -139,28 +145,48 @@ def measure_parallel(args, interps):
         block.buf[:nbytes] = memoryview(buf)
         with ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("spawn")) as executor:
             # Start and warm both workers (imports included) before timing.
-            list(executor.map(_shared_peers.crc_of_shared_memory, [block.name] * 2, [0, 0], [1, 1]))
+            list(executor.map(_shared_peers.warm_up, [0.2, 0.2]))
 
-            def processes():
-                futures = [executor.submit(_shared_peers.crc_of_shared_memory, block.name, start, start + half)
-                           for start in (0, half)]
-                return [future.result() for future in futures]
+            def run_model(model, name):
+                """(results, minor page faults of the run: this process's, plus the tasks' for processes)."""
+                faults = _shared_peers.minor_faults()
+                if model == "sequential":
+                    results = [work(name, part) for part in halves]
+                elif model == "interpreters":
+                    handles = [interp.call_in_thread(work, name, part) for interp, part in zip(interps, halves)]
+                    results = [handle.result() for handle in handles]
+                elif model == "threads":
+                    results = common.run_in_threads(lambda index: work(name, halves[index]), 2)
+                else:
+                    futures = [executor.submit(_shared_peers.work_on_shared_memory, name, block.name, start,
+                                               start + half) for start in (0, half)]
+                    pairs = [future.result() for future in futures]
+                    results = [result for result, _ in pairs]
+                    faults -= sum(task_faults for _, task_faults in pairs)
+                return results, _shared_peers.minor_faults() - faults
 
-            models = (("sequential", sequential), ("interpreters", interpreters), ("processes", processes))
-            seconds = {name: [] for name, _ in models}
-            # Models alternate within each repetition, so a burst of load on the shared
-            # machine hits all of them alike.
-            for _ in range(args.repeat):
-                for name, function in models:
-                    elapsed, got = common.time_call(function)
-                    if got != expected:
-                        raise RuntimeError(f"{name} computed wrong checksums")
-                    seconds[name].append(elapsed)
-            results = {name: common.summarize(timings) for name, timings in seconds.items()}
+            cases = {}
+            for name in PARALLEL_WORK:
+                seconds = {model: [] for model in PARALLEL_MODELS}
+                faults = {model: [] for model in PARALLEL_MODELS}
+                # One untimed round first (imports in the interpreters, first thread
+                # hand-offs). Models alternate within each repetition, so a burst of load
+                # on the shared machine hits all of them alike.
+                for repetition in range(args.repeat + 1):
+                    for model in PARALLEL_MODELS:
+                        elapsed, (got, run_faults) = common.time_call(run_model, model, name)
+                        if got != expected[name]:
+                            raise RuntimeError(f"{model} computed a wrong {name}")
+                        if repetition > 0:
+                            seconds[model].append(elapsed)
+                            faults[model].append(run_faults)
+                cases[name] = {model: {**common.summarize(seconds[model]),
+                                       "minor_faults": statistics.median(faults[model])}
+                               for model in PARALLEL_MODELS}
     finally:
         block.close()
         block.unlink()
-    return {"nbytes": nbytes, **results}
+    return {"nbytes": nbytes, "work": cases}
 
 
 # ---- locks -----------------------------------------------------------------------------------
@@ -324,11 +350,11 @@ def evaluate(report):
                               HANDOFF_LIMIT_US / row["call_us"], 1.0))
     targets.append(target(f"hand-off: {HANDOFF_SAME_TIME}x the 1 MiB call / the large buffer's call",
                           HANDOFF_SAME_TIME * small["call_us"] / large["call_us"], 1.0))
-    parallel = report["parallel"]
-    targets.append(target("crc32 over halves: sequential / two interpreters",
-                          parallel["sequential"]["best_s"] / parallel["interpreters"]["best_s"], TARGET_PARALLEL))
-    targets.append(target("crc32 over halves: shared_memory+ProcessPoolExecutor / two interpreters",
-                          parallel["processes"]["best_s"] / parallel["interpreters"]["best_s"], 1.0))
+    for name, case in report["parallel"]["work"].items():
+        targets.append(target(f"{name} over halves: sequential / two interpreters",
+                              case["sequential"]["best_s"] / case["interpreters"]["best_s"], TARGET_PARALLEL))
+        targets.append(target(f"{name} over halves: shared_memory+ProcessPoolExecutor / two interpreters",
+                              case["processes"]["best_s"] / case["interpreters"]["best_s"], 1.0))
     ping = report["ping_pong"]
     targets.append(target("lock ping-pong: multiprocessing.Lock (processes) / manycore.Lock (interpreters)",
                           ping["multiprocessing"]["round_trip_us"] / ping["manycore"]["round_trip_us"],
@@ -350,12 +376,18 @@ def print_report(report):
     print(common.format_table(["buffer", "SharedBuffer codec", "call(buf)", "call(bytes copy)",
                                "shared_memory attach"], rows))
     parallel = report["parallel"]
-    print(f"\nzlib.crc32 over the halves of {parallel['nbytes'] >> 20} MiB (best of {report['repeat']})")
-    seq = parallel["sequential"]["best_s"]
-    rows = [[name, f"{1000 * parallel[key]['best_s']:.1f} ms", f"{seq / parallel[key]['best_s']:.2f}x"]
-            for name, key in (("sequential", "sequential"), ("2 manycore interpreters", "interpreters"),
-                              ("shared_memory + ProcessPoolExecutor(2)", "processes"))]
-    print(common.format_table(["model", "time", "speed-up"], rows))
+    labels = {"sequential": "sequential", "interpreters": "2 manycore interpreters",
+              "threads": "2 threads (the GIL released by the C code)",
+              "processes": "shared_memory + ProcessPoolExecutor(2)"}
+    titles = {"crc32": "zlib.crc32", "sha256": "hashlib.sha256"}
+    for name, case in parallel["work"].items():
+        print(f"\n{titles.get(name, name)} over the halves of {parallel['nbytes'] >> 20} MiB "
+              f"(best of {report['repeat']}; minor page faults: median per run, processes' tasks included)")
+        seq = case["sequential"]["best_s"]
+        rows = [[labels[model], f"{1000 * row['best_s']:.1f} ms", f"{1000 * row['median_s']:.1f} ms",
+                 f"{parallel['nbytes'] / row['best_s'] / 1e9:.2f} GB/s", f"{seq / row['best_s']:.2f}x",
+                 f"{row['minor_faults']:.0f}"] for model, row in case.items()]
+        print(common.format_table(["model", "best", "median", "throughput", "speed-up", "page faults"], rows))
     print("\nLocks: uncontended acquire+release; ping-pong round trip (two locks handed back and forth)")
     unc, ping = report["uncontended"], report["ping_pong"]
     rows = [["manycore.Lock (interpreters)", f"{unc['manycore.Lock']:.3f} us", f"{ping['manycore']['round_trip_us']:.2f} us"],
