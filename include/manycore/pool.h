@@ -66,8 +66,8 @@ namespace manycore {
 // kByTicket stream has one consumer.
 //
 // Packed results: a kByTicket stream made with `packed_results` lets a worker deliver
-// a whole chunk whose calls all returned plain values (None, bool, int, float, str,
-// bytes) as one Value that decodes to the list of them: one segment to decode for the
+// a whole chunk (of two items or more) whose calls all returned plain values (None,
+// bool, int, float, str, bytes) as one Value that decodes to the list of them: one segment to decode for the
 // chunk instead of one per item. Its consumer takes with take_run_in_order.
 class TaskResults {
  public:

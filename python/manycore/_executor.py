@@ -137,15 +137,20 @@ class _WindowFeed:
 
 class _BackgroundFeed:
     """Submits an eager map's tasks: the input is collected at once (as the stdlib does),
-    but encoded and submitted as the workers go, with at most `window` tasks submitted
-    and unfinished, from a thread of its own after the first window. Every task runs
-    whether or not the results are iterated (the stdlib's semantics), while the encoded
-    input held at any time stays bounded and the first result comes as early as
-    Pool.imap's. An item that cannot be sent fails its chunk in its place in the order
-    (NotShareableError raised where that result would be), as a process pool does.
+    but encoded and submitted as the workers go, from a thread of its own after the
+    first tasks. Every task runs whether or not the results are iterated (the stdlib's
+    semantics), while the encoded input held at any time stays bounded: at most
+    _MAX_ITEMS items and about _MAX_BYTES of encoded input are submitted and unfinished
+    (the byte bound from the average encoded size of the items so far), and the feeder
+    tops up once half of that is done. The first max(64, 4 * workers * chunksize) items
+    go by the call itself, so the first result comes as early as Pool.imap's. An item
+    that cannot be sent fails its chunk in its place in the order (NotShareableError
+    raised where that result would be), as a process pool does.
     """
 
     _WAIT_SLICE_S = 0.1  # how often a waiting feeder checks that it should stop
+    _MAX_ITEMS = 16384
+    _MAX_BYTES = 16 << 20
 
     def __init__(self, executor, results, fn, items, chunksize, star):
         self._executor = executor
@@ -154,15 +159,18 @@ class _BackgroundFeed:
         self._items = items
         self._chunksize = chunksize
         self._star = star
-        self._window = max(64, 4 * executor._max_workers * chunksize)  # tasks' items, as Pool.imap's
+        self._first = max(64, 4 * executor._max_workers * chunksize)  # as Pool.imap's window
+        self._window = self._first
+        self._submitted_items = 0
+        self._submitted_bytes = 0
         self._next = 0
         self._stop = False
         self._thread = None
 
     def start(self):
-        """Submits the first window here; the rest from a thread."""
+        """Submits the first tasks here; the rest from a thread."""
         try:
-            self._submit_window(self._window)
+            self._submit_window(self._first)
         except BaseException:
             self._executor._pool.cancel_queued(self._results)
             self._results.abandon()
@@ -175,19 +183,39 @@ class _BackgroundFeed:
         self._executor._feeds.add(self)
         self._thread.start()
 
-    def _submit_next(self, count):
-        """Submits the next `count` items (whole chunks), one submit_map per batch of chunks."""
-        end = min(len(self._items), self._next + max(count, self._chunksize))
-        end = self._next + -(-(end - self._next) // self._chunksize) * self._chunksize  # whole chunks
-        batch = self._items[self._next:end]
-        self._next += len(batch)
-        if batch:
-            self._executor._pool.submit_map(self._results, self._fn, batch, self._chunksize, self._star)
+    def _submit(self, batch):
+        count, encoded = self._executor._pool.submit_map(self._results, self._fn, batch, self._chunksize, self._star,
+                                                         sized=True)
+        self._submitted_items += count
+        self._submitted_bytes += encoded
+        average = max(1, self._submitted_bytes // max(1, self._submitted_items))
+        self._window = max(self._first, min(self._MAX_ITEMS, self._MAX_BYTES // average))
+
+    def _submit_window(self, count):
+        """The next `count` items (whole chunks, one submit_map); if one of them cannot be
+        sent, each chunk alone, a bad one failed in place."""
+        start = self._next
+        end = min(len(self._items), start + max(count, self._chunksize))
+        end = start + -(-(end - start) // self._chunksize) * self._chunksize  # whole chunks
+        self._next = min(len(self._items), end)
+        try:
+            self._submit(self._items[start:end])
+            return
+        except _errors.NotShareableError:
+            self._next = start
+        while self._next < end and self._next < len(self._items):
+            chunk = self._items[self._next:self._next + self._chunksize]
+            self._next += len(chunk)
+            try:
+                self._submit(chunk)
+            except _errors.NotShareableError as error:
+                self._results.fail_next(len(chunk), str(error))
 
     def _run(self):
         try:
             while self._next < len(self._items):
-                while not self._results.wait_outstanding(self._window, self._WAIT_SLICE_S):
+                # Top up once half the window is done: a wake-up per half window, not per task.
+                while not self._results.wait_outstanding(self._window // 2, self._WAIT_SLICE_S):
                     if self._stop:
                         break
                 if self._stop or self._results.abandoned():
@@ -205,23 +233,6 @@ class _BackgroundFeed:
             self._items = None
             self._results.close()
             self._executor._feed_ended(self)
-
-    def _submit_window(self, count):
-        """The next `count` items; if one cannot be sent, each chunk alone, a bad one failed in place."""
-        start = self._next
-        try:
-            self._submit_next(count)
-            return
-        except _errors.NotShareableError:
-            self._next = start
-        end = min(len(self._items), start + max(count, 1))
-        while self._next < end:
-            chunk = self._items[self._next:self._next + self._chunksize]
-            self._next += len(chunk)
-            try:
-                self._executor._pool.submit_map(self._results, self._fn, chunk, self._chunksize, self._star)
-            except _errors.NotShareableError as error:
-                self._results.fail_next(len(chunk), str(error))
 
     def stop_and_join(self, finish):
         """finish: submit what is left first (shutdown(wait=True)); else stop feeding now."""
@@ -258,6 +269,7 @@ class InterpreterPoolExecutor(futures.Executor):
         self._shutdown = False
         self._shutdown_lock = threading.Lock()
         self._feeds = set()  # _BackgroundFeed of maps still submitting
+        self._map_results = weakref.WeakSet()  # the TaskResults of maps (cancel_futures drops their queued tasks)
         self._finalizer = weakref.finalize(self, _finalize, self._pool, self._delivery)
         self._finalizer.atexit = False  # exit is handled by _shutdown_at_exit
         _dispatch.register_for_exit(self)
@@ -310,6 +322,7 @@ class InterpreterPoolExecutor(futures.Executor):
         star = len(iterables) > 1
         source = iter(zip(*iterables) if star else iterables[0])
         results = _core.TaskResults(ordered=True)
+        self._map_results.add(results)
         if buffersize is not None:
             feed = _WindowFeed(self, results, fn, source, chunksize, star, buffersize)
             return _dispatch.ordered_results(self._pool, results, end_time, feed.yielded)
@@ -339,6 +352,8 @@ class InterpreterPoolExecutor(futures.Executor):
         if cancel_futures:
             for future in self._delivery.pending_handles():
                 future.cancel()
+            for results in list(self._map_results):  # as the stdlib: a map's queued tasks are futures too
+                self._pool.cancel_queued(results)
         self._delivery.close()
         if wait:
             self._pool.join()

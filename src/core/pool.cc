@@ -449,7 +449,8 @@ void run_task(PoolTask& task, FunctionCache& cache, const std::atomic<bool>& int
                           Status(StatusCode::kCancelled, "nobody waits for this result any more"));
     return;
   }
-  ChunkResults results(count, task.results->packed_results());
+  // One result gains nothing from a list; unpacked, the consumer takes many at once.
+  ChunkResults results(count, task.results->packed_results() && count > 1);
   PyObject* function = cache.get(task.callable);
   PyRef keywords;
   if (function != nullptr && task.keywords.kind() != Value::Kind::kNone) {

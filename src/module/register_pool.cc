@@ -30,6 +30,7 @@ namespace {
 struct ResultsObject {
   PyObject_HEAD
   std::shared_ptr<TaskResults> results;
+  PyObject* weakrefs;  // an executor tracks its maps' results weakly (shutdown's cancel_futures)
 };
 
 ResultsObject* as_results(PyObject* self) { return reinterpret_cast<ResultsObject*>(self); }
@@ -50,6 +51,7 @@ PyObject* results_new(PyTypeObject* type, PyObject* args, PyObject* kwargs) {
 
 void results_dealloc(PyObject* self) {
   PyTypeObject* type = Py_TYPE(self);
+  if (as_results(self)->weakrefs != nullptr) PyObject_ClearWeakRefs(self);
   as_results(self)->results->abandon();
   as_results(self)->results.~shared_ptr<TaskResults>();
   type->tp_free(self);
@@ -253,11 +255,17 @@ PyGetSetDef results_getset[] = {
     {nullptr, nullptr, nullptr, nullptr, nullptr},
 };
 
+PyMemberDef results_members[] = {
+    {"__weaklistoffset__", Py_T_PYSSIZET, offsetof(ResultsObject, weakrefs), Py_READONLY, nullptr},
+    {nullptr, 0, 0, 0, nullptr},
+};
+
 PyType_Slot results_slots[] = {
     {Py_tp_new, reinterpret_cast<void*>(results_new)},
     {Py_tp_dealloc, reinterpret_cast<void*>(results_dealloc)},
     {Py_tp_methods, results_methods},
     {Py_tp_getset, results_getset},
+    {Py_tp_members, results_members},
     {Py_tp_doc, const_cast<char*>("TaskResults(ordered=True): where the results of pool tasks wait to be taken.")},
     {0, nullptr},
 };
@@ -353,17 +361,19 @@ PyObject* pool_submit(PyObject* self, PyObject* const* args, Py_ssize_t nargs) {
   return PyLong_FromUnsignedLongLong(ticket.value());
 }
 
-// submit_map(results, fn, items, chunksize=1, star=False) -> count
+// submit_map(results, fn, items, chunksize=1, star=False, sized=False) -> count, or
+// (count, encoded bytes) with sized
 // One call per item (fn(item), or fn(*item) with star), `chunksize` calls per task.
 PyObject* pool_submit_map(PyObject* self, PyObject* args, PyObject* kwargs) {
-  static const char* keywords[] = {"results", "fn", "items", "chunksize", "star", nullptr};
+  static const char* keywords[] = {"results", "fn", "items", "chunksize", "star", "sized", nullptr};
   PyObject* results_arg;
   PyObject* callable;
   PyObject* items;
   Py_ssize_t chunksize = 1;
   int star = 0;
-  if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OOO|np:submit_map", const_cast<char**>(keywords), &results_arg,
-                                   &callable, &items, &chunksize, &star)) {
+  int sized = 0;
+  if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OOO|npp:submit_map", const_cast<char**>(keywords), &results_arg,
+                                   &callable, &items, &chunksize, &star, &sized)) {
     return nullptr;
   }
   if (chunksize < 1) return PyErr_Format(PyExc_ValueError, "chunksize must be >= 1, got %zd", chunksize);
@@ -391,7 +401,7 @@ PyObject* pool_submit_map(PyObject* self, PyObject* args, PyObject* kwargs) {
     task.single_argument = !star;
     task.results = results;
     MessageBuilder chunk;
-    if (pending_plain) {
+    if (pending_plain && size > 1) {  // one item gains nothing from a list, and would go back alone
       Status encoded = chunk.add(pending.get());
       if (!encoded.ok()) return raise_status(state, encoded), false;
       task.arguments = chunk.finish_values();
@@ -426,18 +436,21 @@ PyObject* pool_submit_map(PyObject* self, PyObject* args, PyObject* kwargs) {
   }
   if (PyErr_Occurred()) return nullptr;
   if (!end_chunk()) return nullptr;
-  if (count == 0) return PyLong_FromLong(0);
+  if (count == 0) return sized ? Py_BuildValue("(nn)", Py_ssize_t(0), Py_ssize_t(0)) : PyLong_FromLong(0);
 
   Result<uint64_t> first = results->issue(count);
   if (!first.ok()) return raise_status(state, first.status());
   uint64_t next_ticket = first.value();
+  size_t encoded_bytes = 0;
   for (PoolTask& task : tasks) {
     task.first_ticket = next_ticket;
     next_ticket += task.item_count();
+    encoded_bytes += task.arguments.front().message()->byte_size();  // one message per chunk
   }
   if (!submit_or_raise(state, *as_pool(self)->pool, *results, std::move(tasks), first.value(), count, false)) {
     return nullptr;
   }
+  if (sized) return Py_BuildValue("(nn)", Py_ssize_t(count), Py_ssize_t(encoded_bytes));
   return PyLong_FromSize_t(count);
 }
 
@@ -511,7 +524,8 @@ PyMethodDef pool_methods[] = {
      "submit(results, fn, args, kwargs) -> int: queue fn(*args, **kwargs); its ticket (cancellable)."},
     {"submit_map", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(pool_submit_map)),
      METH_VARARGS | METH_KEYWORDS,
-     "submit_map(results, fn, items, chunksize=1, star=False) -> int: queue fn over items, chunksize per task."},
+     "submit_map(results, fn, items, chunksize=1, star=False, sized=False) -> int | (int, int): queue fn over "
+     "items, chunksize per task; with sized, also the bytes their encoded chunks hold."},
     {"cancel_queued", pool_cancel_queued, METH_VARARGS,
      "cancel_queued(results=None) -> int: drop queued tasks (of results only); their results become cancelled."},
     {"interrupt_running", pool_interrupt_running, METH_VARARGS,

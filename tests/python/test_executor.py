@@ -282,24 +282,31 @@ def test_an_item_that_cannot_be_sent_fails_in_its_place(executor, position):
     assert list(executor.map(pool_tasks.square, range(5000), chunksize=7)) == [x * x for x in range(5000)]
 
 
-def test_map_keeps_a_bounded_window_of_encoded_tasks(executor):
+@pytest.mark.parametrize("size, bound", [(8, None), (100_000, 16 << 20)])
+def test_map_keeps_a_bounded_window_of_encoded_tasks(executor, size, bound):
     # Without buffersize the input is collected at once, but encoded and submitted as
-    # the workers go: at most max(64, 4 * workers * chunksize) items are in flight.
-    results = _core.TaskResults(ordered=True)
-    seen = []
+    # the workers go: at most 16384 items, and about 16 MiB of encoded input, in flight.
+    seen = []  # (items in flight, encoded bytes of the batch) at each submission
     original = executor._pool.submit_map
 
-    def counting_submit(results_, fn, batch, chunksize, star):
-        seen.append(results_.outstanding + len(batch))
-        return original(results_, fn, batch, chunksize, star)
+    def counting_submit(results, fn, batch, chunksize, star, sized=False):
+        in_flight = results.outstanding + len(batch)
+        answer = original(results, fn, batch, chunksize, star, sized=sized)
+        seen.append((in_flight, answer[1] if sized else None))
+        return answer
 
+    count = 40_000 if size == 8 else 600
+    items = [b"x" * size for _ in range(count)]
     executor._pool = _Spy(executor._pool, submit_map=counting_submit)
     try:
-        assert list(executor.map(pool_tasks.square, range(3000), chunksize=2)) == [x * x for x in range(3000)]
+        assert list(executor.map(len, items, chunksize=2)) == [size] * count
     finally:
         executor._pool = executor._pool.wrapped
-    window = max(64, 4 * executor._max_workers * 2)
-    assert len(seen) > 3 and max(seen) <= window + 2
+    assert len(seen) > 2
+    assert max(in_flight for in_flight, _ in seen) <= 16384 + 2
+    if bound is not None:
+        per_item = max(encoded / n for (n, encoded) in seen[:1])  # the first batch: all of it in flight
+        assert max(in_flight for in_flight, _ in seen[1:]) * size <= 2 * bound
 
 
 def test_map_tasks_run_even_when_nobody_iterates(tmp_path):
