@@ -8,10 +8,12 @@
 - ``Delivery`` is the one thread per executor or Pool that resolves the handles of
   individually submitted tasks (Futures, AsyncResults). ``map``/``imap`` never use it:
   their caller takes results straight from C++.
-- ``ordered_results`` is the generator behind ``Executor.map``; ``collect_ordered``
-  the list behind ``Pool.map``.
+- ``ordered_batches`` (wrapped in ``MapResults``, which iterates at C speed) is behind
+  ``Executor.map``, ``ordered_results`` behind a map with ``buffersize``;
+  ``collect_ordered`` the list behind ``Pool.map``.
 """
 
+import itertools
 import math
 import operator
 import os
@@ -260,11 +262,11 @@ def collect_ordered(pool, results):
     return collected
 
 
-def ordered_results(pool, results, end_time=None, on_yielded=None):
-    """Yields the results of a map in order; raises a task's exception at its place.
+def ordered_batches(pool, results, end_time=None):
+    """Yields the results of a map in order, a batch (list) at a time; raises a task's
+    exception where its result would be.
 
     end_time (time.monotonic()) bounds the whole iteration: TimeoutError after it.
-    on_yielded() runs after each result is yielded (a lazy map submits more there).
     Queued tasks of this map are dropped when the generator is closed early.
     """
     try:
@@ -277,12 +279,7 @@ def ordered_results(pool, results, end_time=None, on_yielded=None):
                     raise TimeoutError("the map did not finish within its timeout")
             if batch is None:
                 return
-            if on_yielded is None:
-                yield from batch
-            else:
-                for value in batch:
-                    yield value
-                    on_yielded()
+            yield batch
     except KeyboardInterrupt as error:
         if is_ctrl_c(error):
             stop_on_ctrl_c(pool, results)
@@ -290,3 +287,40 @@ def ordered_results(pool, results, end_time=None, on_yielded=None):
     finally:
         pool.cancel_queued(results)
         results.abandon()
+
+
+def ordered_results(pool, results, end_time=None, on_yielded=None):
+    """Yields the results of a map in order (ordered_batches, one result at a time).
+
+    on_yielded() runs after each result is yielded (a lazy map submits more there).
+    """
+    for batch in ordered_batches(pool, results, end_time):
+        if on_yielded is None:
+            yield from batch
+        else:
+            for value in batch:
+                yield value
+                on_yielded()
+
+
+class MapResults:
+    """The iterator Executor.map returns when nothing runs per result: iterating it
+    (for, list, ...) walks the batches at C speed (itertools.chain), one result at a
+    time as a generator would, with next() and close() as on a generator.
+    """
+
+    __slots__ = ("_batches", "_items")
+
+    def __init__(self, batches):
+        self._batches = batches
+        self._items = itertools.chain.from_iterable(batches)
+
+    def __iter__(self):
+        return self._items
+
+    def __next__(self):
+        return next(self._items)
+
+    def close(self):
+        """Stops the map: its queued tasks are dropped."""
+        self._batches.close()

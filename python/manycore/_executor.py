@@ -330,7 +330,7 @@ class InterpreterPoolExecutor(futures.Executor):
         with self._shutdown_lock:
             self._check_open()
             _BackgroundFeed(self, results, fn, items, chunksize, star).start()
-        return _dispatch.ordered_results(self._pool, results, end_time)
+        return _dispatch.MapResults(_stripping(_dispatch.ordered_batches(self._pool, results, end_time)))
 
     def shutdown(self, wait=True, *, cancel_futures=False):
         """Takes no more tasks; cancels queued futures if cancel_futures; waits for the rest if wait."""
@@ -376,7 +376,8 @@ class InterpreterPoolExecutor(futures.Executor):
         _dispatch.end_at_exit(self._pool.join)
         _dispatch.end_at_exit(self._delivery.join)
 
-from ._tracebacks import hide_internal_frames_of  # noqa: E402 - applied once the class exists
+from ._tracebacks import _stripping, hide_internal_frames_of  # noqa: E402 - applied once the class exists
 
 hide_internal_frames_of(InterpreterPoolExecutor, "__init__", "submit", "map", "shutdown")
 hide_internal_frames_of(_Future, "result", "exception")
+hide_internal_frames_of(_dispatch.MapResults, "__next__")

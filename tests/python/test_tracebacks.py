@@ -1,8 +1,11 @@
 """tests/python/test_tracebacks.py: user-facing tracebacks keep the user's frames and the remote traceback, not manycore's (issue 11, point 14)."""
 
 import re
+import traceback
 
 import pytest
+
+import manycore
 
 from helpers.proc import describe, run_python
 
@@ -69,3 +72,15 @@ def test_exception_names_show_the_public_module():
         manycore.Interpreter(10**6)
     """)
     assert result.stderr.strip().splitlines()[-1].startswith("manycore.InterpreterNotFoundError: "), describe(result)
+
+
+def test_executor_map_results_raised_by_next_show_no_manycore_frames():
+    def boom(x):
+        raise ValueError(f"bad {x}")
+
+    with manycore.InterpreterPoolExecutor(1) as executor:
+        results = executor.map(boom, [1])
+        with pytest.raises(ValueError) as caught:
+            next(results)
+    frames = [entry.filename for entry in traceback.extract_tb(caught.value.__traceback__)]
+    assert not [path for path in frames if "/manycore/" in path], frames
