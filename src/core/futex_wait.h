@@ -174,16 +174,9 @@ Status park_on_sequence(std::atomic<uint32_t>& sequence, std::atomic<int>& parke
       break;
     }
     if (now >= slice_end) {
-      if (released.saved() != nullptr) {
-        if (finalizing_elsewhere()) park_forever();
-        PyEval_RestoreThread(released.saved());
-        int failed = run_pending_python_work(released.saved());
-        PyThreadState* again = PyEval_SaveThread();
-        (void)again;
-        if (failed) {
-          outcome = Status(StatusCode::kInterrupted, "interrupted");
-          break;
-        }
+      if (!released.run_pending_work()) {
+        outcome = Status(StatusCode::kInterrupted, "interrupted");
+        break;
       }
       slice_end = Clock::now() + kSignalSlice;
       continue;

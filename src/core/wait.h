@@ -58,6 +58,10 @@ class GilRelease {
   GilRelease(const GilRelease&) = delete;
   GilRelease& operator=(const GilRelease&) = delete;
   PyThreadState* saved() const { return saved_; }
+  // While released: takes the GIL back for run_pending_python_work (below), then
+  // releases it again. False when that raised: the Python error stays set, and the
+  // destructor retakes the GIL for the caller to see it. True when no GIL was held.
+  bool run_pending_work();
   void reacquire() {
     if (saved_ != nullptr) {
       if (finalizing_elsewhere()) park_forever();
@@ -97,6 +101,15 @@ inline int run_pending_python_work(PyThreadState* tstate) {
   return 0;
 }
 
+inline bool GilRelease::run_pending_work() {
+  if (saved_ == nullptr) return true;
+  if (finalizing_elsewhere()) park_forever();
+  PyEval_RestoreThread(saved_);
+  int failed = run_pending_python_work(saved_);
+  saved_ = PyEval_SaveThread();
+  return failed == 0;
+}
+
 inline std::optional<Clock::time_point> deadline_after(std::optional<double> timeout_seconds) {
   if (!timeout_seconds) return std::nullopt;
   double seconds = *timeout_seconds < 0 ? 0 : *timeout_seconds;
@@ -133,15 +146,7 @@ Status wait_released(std::mutex& mutex, std::condition_variable& cv, Ready ready
     if (ready()) break;
     if (released.saved() != nullptr && Clock::now() >= wake) {
       lock.unlock();  // never take a GIL while holding the mutex
-      if (finalizing_elsewhere()) park_forever();
-      PyEval_RestoreThread(released.saved());
-      int failed = run_pending_python_work(released.saved());
-      PyThreadState* again = PyEval_SaveThread();
-      (void)again;
-      if (failed) {
-        // GilRelease's destructor retakes the GIL; the error stays set.
-        return Status(StatusCode::kInterrupted, "interrupted");
-      }
+      if (!released.run_pending_work()) return Status(StatusCode::kInterrupted, "interrupted");
       lock.lock();
     }
   }
