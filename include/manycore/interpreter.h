@@ -186,6 +186,10 @@ class Interpreter {
   bool running_job_ = false;       // guarded by mutex_
   std::atomic<bool> closed_{false};
   std::atomic<size_t> queued_{0};    // mirrors jobs_.size() for the worker's lock-free spin
+  // Hints for the spins of a hand-off (futex_wait.h, spin_until_ready): the CPU the
+  // worker last ran a job on, and the one the last submitter ran on (-1: none yet).
+  std::atomic<int> worker_cpu_{-1};
+  std::atomic<int> submitter_cpu_{-1};
   std::mutex close_mutex_;           // serializes close() callers
   std::mutex visit_mutex_;           // held by interrupt() while it has a thread state here
   bool ending_ = false;              // guarded by visit_mutex_: the worker is ending the interpreter

@@ -33,6 +33,7 @@ for _module_name, _names in {
     "._sharedctypes": ("Array", "RawArray", "RawValue", "Value"),
     "._executor": ("InterpreterPoolExecutor",),
     "._pool": ("Pool", "AsyncResult", "MapResult", "IMapIterator"),
+    "._memory": ("arena_cache_info", "set_arena_cache_limit"),
 }.items():
     _LAZY.update(dict.fromkeys(_names, _module_name))
 del _module_name, _names
@@ -47,6 +48,7 @@ __all__ = [
     "SharedBuffer", "SharedDict", "AtomicInt", "Lock", "RLock", "Condition", "Event", "Semaphore",
     "BoundedSemaphore", "Barrier", "Value", "Array", "RawValue", "RawArray",
     "InterpreterPoolExecutor", "Pool", "BrokenInterpreterPool", "AsyncResult", "MapResult", "IMapIterator",
+    "arena_cache_info", "set_arena_cache_limit",
 ]
 
 
@@ -94,6 +96,10 @@ def _setup_main_interpreter():
         sys.modules.setdefault("__mp_main__", sys.modules["__main__"])
     # 3.12 aborts at exit if subinterpreters are still alive; close them first.
     atexit.register(_close_all_at_exit)
+    if "MANYCORE_ARENA_CACHE_MIB" in __import__("os").environ:
+        from . import _memory
+
+        _memory.check_environment()
     from . import _compat
 
     _compat.install_fork_guard()

@@ -316,46 +316,83 @@ class IdentityMemo {
   uint32_t next_index_ = 0;
 };
 
-// A module-level object that `import module; module.qualname` finds again.
-bool as_reference(PyObject* obj, std::string& module, std::string& qualname) {
-  if (!PyFunction_Check(obj) && !PyCFunction_Check(obj) && !PyType_Check(obj)) return false;
-  PyRef module_name = PyRef::steal(PyObject_GetAttrString(obj, "__module__"));
-  PyRef qualified = PyRef::steal(PyObject_GetAttrString(obj, "__qualname__"));
-  if (!module_name || !qualified || !PyUnicode_Check(module_name.get()) || !PyUnicode_Check(qualified.get())) {
+// The attribute at a dotted path below `found` (a new reference), or nullptr with an
+// error set. A path without a dot, the usual case, is one lookup with the str itself.
+PyRef lookup_path(PyRef found, PyObject* path_str, std::string_view path) {
+  if (path.find('.') == std::string_view::npos) return PyRef::steal(PyObject_GetAttr(found.get(), path_str));
+  size_t start = 0;
+  while (found) {
+    size_t dot = path.find('.', start);
+    std::string_view part = path.substr(start, dot == std::string_view::npos ? std::string_view::npos : dot - start);
+    PyRef name = PyRef::steal(PyUnicode_FromStringAndSize(part.data(), static_cast<Py_ssize_t>(part.size())));
+    if (!name) return PyRef();
+    found = PyRef::steal(PyObject_GetAttr(found.get(), name.get()));
+    if (dot == std::string_view::npos) break;
+    start = dot + 1;
+  }
+  return found;
+}
+
+// A module-level object that `import module; module.qualname` finds again: its module
+// and qualified names, which stay valid while the two references live.
+struct ReferenceNames {
+  PyRef module_name, qualified;
+  std::string_view module, qualname;
+};
+
+// __module__ and __qualname__, read from the object's own fields where CPython keeps
+// them (a call passes its callable through here each time; the generic attribute
+// lookups cost about as much as the rest of a small call's encoding).
+bool reference_names(PyObject* obj, ReferenceNames& names) {
+  if (PyFunction_Check(obj)) {
+    auto* function = reinterpret_cast<PyFunctionObject*>(obj);
+    names.module_name = PyRef::borrow(function->func_module);
+    names.qualified = PyRef::borrow(function->func_qualname);
+  } else if (PyType_Check(obj)) {
+    names.module_name = PyRef::steal(PyObject_GetAttrString(obj, "__module__"));
+    names.qualified = PyRef::steal(PyType_GetQualName(reinterpret_cast<PyTypeObject*>(obj)));
+  } else if (PyCFunction_Check(obj)) {
+    auto* function = reinterpret_cast<PyCFunctionObject*>(obj);
+    if (function->m_self == nullptr || PyModule_Check(function->m_self)) {
+      // A module's function (len, math.sqrt): its __qualname__ is its name.
+      names.module_name = PyRef::borrow(function->m_module);
+      names.qualified = PyRef::steal(PyUnicode_FromString(function->m_ml->ml_name));
+    } else {
+      names.module_name = PyRef::steal(PyObject_GetAttrString(obj, "__module__"));
+      names.qualified = PyRef::steal(PyObject_GetAttrString(obj, "__qualname__"));
+    }
+  } else {
+    return false;
+  }
+  if (!names.module_name || !names.qualified || !PyUnicode_Check(names.module_name.get()) ||
+      !PyUnicode_Check(names.qualified.get())) {
     PyErr_Clear();
     return false;
   }
-  const char* module_utf8 = PyUnicode_AsUTF8(module_name.get());
-  const char* qualname_utf8 = PyUnicode_AsUTF8(qualified.get());
+  Py_ssize_t module_size, qualname_size;
+  const char* module_utf8 = PyUnicode_AsUTF8AndSize(names.module_name.get(), &module_size);
+  const char* qualname_utf8 = PyUnicode_AsUTF8AndSize(names.qualified.get(), &qualname_size);
   if (module_utf8 == nullptr || qualname_utf8 == nullptr) {
     PyErr_Clear();
     return false;
   }
+  names.module = {module_utf8, static_cast<size_t>(module_size)};
+  names.qualname = {qualname_utf8, static_cast<size_t>(qualname_size)};
+  return true;
+}
+
+bool as_reference(PyObject* obj, ReferenceNames& names) {
+  if (!reference_names(obj, names)) return false;
   // __main__ differs per interpreter and "<locals>"/"<lambda>" cannot be looked up:
   // the fallback (manycore._transport) handles both.
-  if (std::strcmp(module_utf8, "__main__") == 0 || std::strchr(qualname_utf8, '<') != nullptr) return false;
-  PyRef found = PyRef::steal(PyImport_GetModule(module_name.get()));
+  if (names.module == "__main__" || names.qualname.find('<') != std::string_view::npos) return false;
+  PyRef found = PyRef::steal(PyImport_GetModule(names.module_name.get()));
+  if (found) found = lookup_path(std::move(found), names.qualified.get(), names.qualname);
   if (!found) {
     PyErr_Clear();
     return false;
   }
-  std::string path = qualname_utf8;
-  size_t start = 0;
-  while (found && start <= path.size()) {
-    size_t dot = path.find('.', start);
-    std::string part = path.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
-    found = PyRef::steal(PyObject_GetAttrString(found.get(), part.c_str()));
-    if (dot == std::string::npos) break;
-    start = dot + 1;
-  }
-  if (!found) {
-    PyErr_Clear();
-    return false;
-  }
-  if (found.get() != obj) return false;
-  module = module_utf8;
-  qualname = qualname_utf8;
-  return true;
+  return found.get() == obj;
 }
 
 // Process-wide, for `bench data` only (see internal::set_identity_tracking).
@@ -696,14 +733,13 @@ class Encoder {
       out_.shareables.push_back(std::move(shared));
       return true;
     }
-    std::string module, qualname;
-    if (as_reference(obj, module, qualname)) {
+    if (ReferenceNames names; as_reference(obj, names)) {
       if (takes_index) memo_.add(obj);
       out_.byte(kTagReference | (takes_index ? kMemoFlag : 0));
-      out_.varint(module.size());
-      out_.raw(module.data(), module.size());
-      out_.varint(qualname.size());
-      out_.raw(qualname.data(), qualname.size());
+      out_.varint(names.module.size());
+      out_.raw(names.module.data(), names.module.size());
+      out_.varint(names.qualname.size());
+      out_.raw(names.qualname.data(), names.qualname.size());
       return true;
     }
     std::vector<std::shared_ptr<Shareable>> named;
@@ -757,16 +793,12 @@ PyObject* import_reference(std::string_view module, std::string_view qualname) {
     found = PyRef::steal(PyImport_Import(name.get()));
     if (!found) return nullptr;
   }
-  std::string path(qualname);
-  size_t start = 0;
-  while (true) {
-    size_t dot = path.find('.', start);
-    std::string part = path.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
-    found = PyRef::steal(PyObject_GetAttrString(found.get(), part.c_str()));
-    if (!found || dot == std::string::npos) break;
-    start = dot + 1;
+  PyRef path;
+  if (qualname.find('.') == std::string_view::npos) {
+    path = PyRef::steal(PyUnicode_FromStringAndSize(qualname.data(), static_cast<Py_ssize_t>(qualname.size())));
+    if (!path) return nullptr;
   }
-  return found.release();
+  return lookup_path(std::move(found), path.get(), qualname).release();
 }
 
 // Reads the stream of one segment. Shared by the PyObject decoder and the tree reader.

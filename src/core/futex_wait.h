@@ -108,6 +108,31 @@ inline uintptr_t current_thread_tag() {
 #endif
 }
 
+// How long a hand-off between two threads spins with the GIL still held before it
+// releases the GIL (wait.h then spins on, yielding, and parks): a small call's
+// round trip is a few microseconds of work on each side, and releasing and retaking
+// a GIL on both sides costs about as much as the wait itself.
+inline constexpr auto kHeldSpinFor = std::chrono::microseconds(5);
+
+// Spins, a CPU pause each turn and the caller's GIL kept, until ready() (true), or
+// `budget` has passed, or peer_cpu(), the CPU where the thread that will make it ready
+// last ran (-1: unknown), is this thread's: that thread cannot run while this one
+// spins (false). With one usable CPU it only checks ready() once.
+template <typename Ready, typename PeerCpu>
+bool spin_until_ready(Clock::duration budget, Ready ready, PeerCpu peer_cpu) {
+  if (ready()) return true;
+  if (!spinning_can_win()) return false;
+  auto end = Clock::now() + budget;
+  for (unsigned turn = 1;; ++turn) {
+    cpu_relax();
+    if (ready()) return true;
+    if (turn % 8 == 0) {
+      int peer = peer_cpu();
+      if ((peer >= 0 && peer == current_cpu()) || Clock::now() >= end) return false;
+    }
+  }
+}
+
 enum class SpinOutcome { kWon, kLost, kHolderHere };
 
 // Spins until attempt() wins (kWon) or `budget` (cut at `deadline`) has passed

@@ -5,6 +5,7 @@
 #include <system_error>
 
 #include "call.h"
+#include "futex_wait.h"
 #include "manycore/runtime.h"
 #include "pyref.h"
 #include "wait.h"
@@ -182,6 +183,7 @@ std::shared_ptr<Completion> Interpreter::submit(Job job) {
     jobs_.emplace_back(std::move(job), completion);
     queued_.fetch_add(1, std::memory_order_release);
   }
+  submitter_cpu_.store(internal::current_cpu(), std::memory_order_relaxed);
   cv_.notify_one();
   return completion;
 }
@@ -218,6 +220,10 @@ void Interpreter::release_after_job(size_t keep) {
 
 Result<Value> Interpreter::call(Value callable, Value args, Value kwargs) {
   std::shared_ptr<Completion> completion = submit_call(std::move(callable), std::move(args), std::move(kwargs));
+  // A small call is back within microseconds: wait for it with this GIL kept first.
+  internal::spin_until_ready(
+      internal::kHeldSpinFor, [&completion] { return completion->done(); },
+      [this] { return worker_cpu_.load(std::memory_order_relaxed); });
   Status waited = completion->wait();
   if (!waited.ok()) return waited;
   return completion->take();
@@ -372,6 +378,7 @@ void Interpreter::run_worker(const InterpreterConfig& config, std::shared_ptr<Co
   started->set(Value::None());
 
   PyThreadState* saved = PyEval_SaveThread();
+  bool holding_gil = false;  // true when the held spin below saw the next job queued
   while (true) {
     Job job;
     std::shared_ptr<Completion> completion;
@@ -379,19 +386,25 @@ void Interpreter::run_worker(const InterpreterConfig& config, std::shared_ptr<Co
       // Spin briefly (GIL released) before parking: a caller waiting on a result
       // usually submits the next job within microseconds.
       auto spin_end = internal::Clock::now() + internal::kSpinFor;
-      while (queued_.load(std::memory_order_acquire) == 0 && internal::Clock::now() < spin_end) {
+      while (!holding_gil && queued_.load(std::memory_order_acquire) == 0 && internal::Clock::now() < spin_end) {
         std::this_thread::yield();  // the submitter may share this core: let it run (wait.h)
       }
       std::unique_lock lock(mutex_);
       cv_.wait(lock, [this] { return !jobs_.empty() || stopping_; });
-      if (jobs_.empty()) break;  // stopping, nothing left
+      if (jobs_.empty()) {  // stopping, nothing left (a close took the job the spin saw)
+        lock.unlock();
+        if (holding_gil) saved = PyEval_SaveThread();
+        break;
+      }
       job = std::move(jobs_.front().first);
       completion = std::move(jobs_.front().second);
       jobs_.pop_front();
       queued_.fetch_sub(1, std::memory_order_acq_rel);
       running_job_ = true;
     }
-    PyEval_RestoreThread(saved);
+    if (!holding_gil) PyEval_RestoreThread(saved);
+    holding_gil = false;
+    worker_cpu_.store(internal::current_cpu(), std::memory_order_relaxed);
     Result<Value> result = Value::None();
     if (startup_pending) {
       // A failure (an interrupt, say) fails this job; the next one tries again.
@@ -414,7 +427,12 @@ void Interpreter::run_worker(const InterpreterConfig& config, std::shared_ptr<Co
     drop_pending_interrupt();  // after running_job_: interrupt() no longer confirms this job
     completion->set(std::move(result));
     release_after_job(0);
-    saved = PyEval_SaveThread();
+    // A caller that waited for this result usually sends the next call within
+    // microseconds: keep the GIL for a few, so neither side pays a GIL hand-off.
+    holding_gil = internal::spin_until_ready(
+        internal::kHeldSpinFor, [this] { return queued_.load(std::memory_order_acquire) != 0; },
+        [this] { return submitter_cpu_.load(std::memory_order_relaxed); });
+    if (!holding_gil) saved = PyEval_SaveThread();
   }
   {
     // No interrupt() may hold a thread state of this interpreter from here on:

@@ -7,6 +7,7 @@
 #include <mutex>
 #include <thread>
 
+#include "arena_cache.h"
 #include "wait.h"
 
 namespace manycore::runtime {
@@ -98,9 +99,15 @@ ExitGate& exit_gate() {
 
 CreationScope::CreationScope() {
   ExitGate& gate = exit_gate();
-  std::lock_guard lock(gate.mutex);
-  admitted_ = !gate.exiting.load(std::memory_order_relaxed);
-  if (admitted_) gate.creating.fetch_add(1, std::memory_order_relaxed);
+  {
+    std::lock_guard lock(gate.mutex);
+    admitted_ = !gate.exiting.load(std::memory_order_relaxed);
+    if (admitted_) gate.creating.fetch_add(1, std::memory_order_relaxed);
+  }
+  // Every interpreter and pool is created inside a scope: the cache is in place before
+  // the first worker allocates, so every arena it frees can be reused (arena_cache.h).
+  // A no-op after the first call.
+  if (admitted_) arena_cache::install();
 }
 
 CreationScope::~CreationScope() {

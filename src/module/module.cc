@@ -48,6 +48,7 @@ int module_exec(PyObject* module) {
   if (register_shared_dict(module, state) < 0) return -1;
   if (register_sleep(module, state) < 0) return -1;
   if (register_frames(module, state) < 0) return -1;
+  if (register_arena_cache(module, state) < 0) return -1;
   return 0;
 }
 

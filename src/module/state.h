@@ -120,5 +120,6 @@ int register_sharedctypes(PyObject* module, ModuleState* state);
 int register_shared_dict(PyObject* module, ModuleState* state);
 int register_sleep(PyObject* module, ModuleState* state);
 int register_frames(PyObject* module, ModuleState* state);
+int register_arena_cache(PyObject* module, ModuleState* state);
 
 }  // namespace manycore::module

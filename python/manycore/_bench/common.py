@@ -7,6 +7,7 @@ functions return None and the benchmarks print "unavailable".
 """
 
 import argparse
+import contextlib
 import datetime
 import json
 import multiprocessing
@@ -50,6 +51,24 @@ def add_common_arguments(parser, *, repeat):
         "--repeat", type=positive_int, default=repeat, metavar="N",
         help=f"timed runs per measurement; the best one is reported (default {repeat})",
     )
+
+
+@contextlib.contextmanager
+def stock_allocator():
+    """CPython's own arena allocation in this process, for the paths users would pick instead of manycore.
+
+    manycore's arena cache (src/core/arena_cache.h) is process-wide: without this, the
+    in-process pickle, the floor and a process pool's main side would run on arenas it
+    keeps faulted in, which no user of them has. Inside, the cache is empty and every
+    arena request and free goes straight to CPython's mmap allocator.
+    """
+    from manycore import _core
+    limit = _core.arena_cache_info()["limit_bytes"]
+    _core.set_arena_cache_limit(0)
+    try:
+        yield
+    finally:
+        _core.set_arena_cache_limit(limit)
 
 
 def time_call(function, *args):

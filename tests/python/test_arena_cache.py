@@ -1,0 +1,88 @@
+"""tests/python/test_arena_cache.py: the arena cache (manycore/_memory.py): its knobs, its environment variable, and values that cross on reused arenas."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+import manycore
+
+MIB = 1 << 20
+
+
+@pytest.fixture
+def restore_limit():
+    limit = manycore.arena_cache_info()["limit_bytes"]
+    yield
+    manycore.set_arena_cache_limit(limit)
+
+
+def test_installed_once_an_interpreter_exists(interp):
+    info = manycore.arena_cache_info()
+    assert info["installed"] is True
+    assert info["limit_bytes"] == 64 * MIB
+    assert set(info) == {"installed", "limit_bytes", "cached_bytes", "reused", "fresh", "released"}
+
+
+def test_memory_freed_by_a_worker_is_reused_by_the_caller(interp, restore_limit):
+    data = list(range(10**6, 2 * 10**6))
+    before = manycore.arena_cache_info()
+    for _ in range(3):
+        back = interp.call(manycore_echo, data)
+        assert back == data and back is not data
+        del back
+    after = manycore.arena_cache_info()
+    assert after["reused"] - before["reused"] >= 30  # ~31 MiB of ints a round, served from the cache
+    assert after["cached_bytes"] <= after["limit_bytes"]
+
+
+def manycore_echo(value):
+    return value
+
+
+def test_lower_limit_gives_memory_back_and_zero_turns_reuse_off(interp, restore_limit):
+    data = list(range(10**6, 2 * 10**6))
+    interp.call(len, data)
+    manycore.set_arena_cache_limit(2 * MIB)
+    assert manycore.arena_cache_info()["cached_bytes"] <= 2 * MIB
+    manycore.set_arena_cache_limit(0)
+    before = manycore.arena_cache_info()
+    assert before["cached_bytes"] == 0
+    assert interp.call(manycore_echo, data) == data  # values still cross with the cache off
+    after = manycore.arena_cache_info()
+    assert after["cached_bytes"] == 0 and after["reused"] == before["reused"]
+
+
+@pytest.mark.parametrize("bad", ["x", 1.5, True, None])
+def test_a_limit_that_is_not_an_int_is_a_type_error(bad):
+    with pytest.raises(TypeError, match="takes an int number of bytes, not"):
+        manycore.set_arena_cache_limit(bad)
+
+
+def test_negative_limit_is_a_value_error():
+    with pytest.raises(ValueError, match=r"limit >= 0 bytes, not -1"):
+        manycore.set_arena_cache_limit(-1)
+
+
+def _run(code, env_value):
+    env = dict(os.environ)
+    env["MANYCORE_ARENA_CACHE_MIB"] = env_value
+    return subprocess.run([sys.executable, "-W", "error::RuntimeWarning", "-c", code], env=env,
+                          capture_output=True, text=True, timeout=60)
+
+
+def test_environment_variable_sets_the_limit_and_zero_keeps_cpythons_allocator():
+    code = ("import manycore; i = manycore.create(); print(i.call(sum, list(range(10**5)))); "
+            "info = manycore.arena_cache_info(); print(info['installed'], info['limit_bytes'])")
+    assert _run(code, "8").stdout.split() == [str(sum(range(10**5))), "True", str(8 * MIB)]
+    assert _run(code, "0").stdout.split() == [str(sum(range(10**5))), "False", "0"]
+
+
+def test_malformed_environment_variable_warns_and_keeps_the_default():
+    done = _run("import manycore", "lots")
+    assert done.returncode != 0
+    assert "MANYCORE_ARENA_CACHE_MIB='lots' is not a whole number of MiB" in done.stderr
+    code = ("import warnings; warnings.simplefilter('ignore'); import manycore; i = manycore.create(); "
+            "print(manycore.arena_cache_info()['limit_bytes'])")
+    assert _run(code, " 8").stdout.split() == [str(64 * MIB)]
