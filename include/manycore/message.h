@@ -115,7 +115,8 @@ class MessageBuilder {
 
  private:
   std::unique_ptr<Message> message_;
-  std::unique_ptr<Writer> writer_;
+  std::unique_ptr<Writer> writer_;  // null until the first add() after construction or finish()
+  Writer& writer();
 };
 
 namespace internal {

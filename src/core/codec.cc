@@ -386,7 +386,10 @@ bool as_reference(PyObject* obj, ReferenceNames& names) {
   // __main__ differs per interpreter and "<locals>"/"<lambda>" cannot be looked up:
   // the fallback (manycore._transport) handles both.
   if (names.module == "__main__" || names.qualname.find('<') != std::string_view::npos) return false;
-  PyRef found = PyRef::steal(PyImport_GetModule(names.module_name.get()));
+  // sys.modules itself, not PyImport_GetModule: this only checks that the object is
+  // reachable by name, so the check for a module still initializing (two attribute
+  // lookups) can be left to the decoder's import.
+  PyRef found = PyRef::borrow(PyDict_GetItemWithError(PyImport_GetModuleDict(), names.module_name.get()));
   if (found) found = lookup_path(std::move(found), names.qualified.get(), names.qualname);
   if (!found) {
     PyErr_Clear();
@@ -996,10 +999,14 @@ class Decoder {
 
  private:
   PyObject* leaf(PyObject* obj, bool takes_index) {
-    if (obj != nullptr && takes_index) memo_.push_back(Py_NewRef(obj));
+    if (obj != nullptr && takes_index) remember(obj);
     return obj;
   }
-  void remember(PyObject* obj) { memo_.push_back(Py_NewRef(obj)); }
+  void remember(PyObject* obj) {
+    // One allocation for a small graph's memo rather than one per doubling.
+    if (memo_.capacity() == 0) memo_.reserve(32);
+    memo_.push_back(Py_NewRef(obj));
+  }
 
   // Copied exactly once, into the new object.
   PyObject* blob_object(uint8_t tag, const char* data, size_t size,
@@ -1571,28 +1578,45 @@ size_t Message::byte_size() const {
   return size;
 }
 
-MessageBuilder::MessageBuilder() : writer_(std::make_unique<Writer>()) {}
+MessageBuilder::MessageBuilder() = default;
 MessageBuilder::~MessageBuilder() = default;
 
-size_t MessageBuilder::segment_count() const { return writer_->segment_ends.size(); }
+size_t MessageBuilder::segment_count() const { return writer_ ? writer_->segment_ends.size() : 0; }
+
+namespace {
+// A finished builder's Writer, kept for the next builder on this thread: a small
+// call or queue item is encoded in a handful of allocations, and this was one.
+thread_local std::unique_ptr<MessageBuilder::Writer> t_spare_writer;
+}  // namespace
+
+MessageBuilder::Writer& MessageBuilder::writer() {
+  if (!writer_) writer_ = t_spare_writer ? std::move(t_spare_writer) : std::make_unique<Writer>();
+  return *writer_;
+}
 
 Status MessageBuilder::add(PyObject* obj) {
   internal::LazyHooks hooks;
-  return internal::encode_segment(*writer_, obj, hooks);
+  return internal::encode_segment(writer(), obj, hooks);
 }
 
-Status MessageBuilder::add(const Value& value) { return internal::encode_tree_segment(*writer_, value); }
+Status MessageBuilder::add(const Value& value) { return internal::encode_tree_segment(writer(), value); }
 
 std::shared_ptr<const Message> MessageBuilder::finish() {
   auto message = std::make_shared<Message>();
-  Writer& writer = *writer_;
+  Writer& writer = this->writer();
   message->stream_.reset(writer.data);
   message->stream_size_ = writer.size;
   writer.data = nullptr;
   message->segment_ends_ = std::move(writer.segment_ends);
   message->payloads_ = std::move(writer.payloads);
   message->shareables_ = std::move(writer.shareables);
-  writer_ = std::make_unique<Writer>();
+  writer.size = writer.capacity = writer.segment_start = 0;
+  writer.segment_payload_bytes = 0;
+  writer.segment_ends.clear();  // moved from: empty in practice, cleared to be sure
+  writer.payloads.clear();
+  writer.shareables.clear();
+  if (!t_spare_writer) t_spare_writer = std::move(writer_);
+  writer_.reset();
   return message;
 }
 

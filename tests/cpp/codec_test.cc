@@ -137,6 +137,34 @@ TEST_F(CodecTest, SegmentsAreIndependent) {
   EXPECT_EQ(PyObject_RichCompareBool(first.get(), third.get(), Py_EQ), 1);
 }
 
+// A finished builder's writer is reused by the next builder on the thread
+// (codec.cc, t_spare_writer): nothing of the first message may leak into the next.
+TEST_F(CodecTest, ABuilderAfterFinishStartsEmpty) {
+  PyRef big = test::eval("b'x' * (1 << 20)");  // out of line: a payload
+  PyRef small = test::eval("[1, 'two', 3.0]");
+  MessageBuilder builder;
+  ASSERT_TRUE(builder.add(big.get()).ok());
+  ASSERT_TRUE(builder.add(small.get()).ok());
+  std::shared_ptr<const Message> first = builder.finish();
+  EXPECT_EQ(builder.segment_count(), 0u);
+  ASSERT_TRUE(builder.add(small.get()).ok());
+  std::shared_ptr<const Message> second = builder.finish();
+  MessageBuilder other;  // takes the writer `builder` just gave back
+  ASSERT_TRUE(other.add(small.get()).ok());
+  std::shared_ptr<const Message> third = other.finish();
+  for (const auto& message : {second, third}) {
+    ASSERT_EQ(message->segment_count(), 1u);
+    EXPECT_EQ(message->payload_count(), 0u);
+    PyRef back = PyRef::steal(decode(Value::Encoded(message, 0)));
+    ASSERT_TRUE(back);
+    EXPECT_EQ(PyObject_RichCompareBool(back.get(), small.get(), Py_EQ), 1);
+  }
+  ASSERT_EQ(first->segment_count(), 2u);
+  PyRef first_big = PyRef::steal(decode(Value::Encoded(first, 0)));
+  ASSERT_TRUE(first_big);
+  EXPECT_EQ(PyObject_RichCompareBool(first_big.get(), big.get(), Py_EQ), 1);
+}
+
 TEST_F(CodecTest, AFailedAddLeavesTheBuilderAsItWas) {
   MessageBuilder builder;
   PyRef good = test::eval("[1, 'a']");

@@ -596,3 +596,25 @@ def test_a_call_returns_before_its_arguments_are_freed():
         assert record.get(timeout=30) is True
     finally:
         interp.close()
+
+
+def test_core_call_takes_its_arguments_by_position_and_by_keyword(interp):
+    # Interpreter.call's four positional arguments take a fast path; every other form
+    # goes through the argument parser, with its checks.
+    from manycore import _core
+
+    assert _core.call(interp.id, divmod, (7, 2), None) == (3, 1)
+    assert _core.call(interp.id, divmod, (7, 2), None, True) == (3, 1)
+    assert _core.call(interp.id, sorted, ([3, 1, 2],), {"reverse": True}) == [3, 2, 1]
+    assert _core.call(id=interp.id, callable=len, args=("ab",)) == 2
+    assert _core.call(interp.id, len, ("abc",), raise_original=False) == 3
+    with pytest.raises(TypeError, match="missing required argument 'args'"):
+        _core.call(interp.id, len)
+    with pytest.raises(TypeError, match="cannot be interpreted as an integer"):
+        _core.call("1", len, (), None)
+    with pytest.raises(TypeError, match="expected a callable, got int"):
+        _core.call(interp.id, 5, (), None)
+    with pytest.raises(manycore.InterpreterNotFoundError):
+        _core.call(10**9, len, ((),), None)
+    with pytest.raises(TypeError):
+        _core.call(interp.id, len, ((),), None, True, "extra")
