@@ -68,6 +68,10 @@ enum Tag : uint8_t {
   // A pickle that names Shareables by index: varint n, n message shareable indices,
   // then the kTagPickled or kTagPickledOut blob (whose persistent names are 0..n-1).
   kTagPickledShared,
+  // Before a dict key only: 8 bytes, the str's hash (every interpreter of a process
+  // hashes a str alike: one _Py_HashSecret), then the key. The decoder stores it in
+  // the new str, so inserting the key computes no hash.
+  kTagKeyHash,
   kTagCount,
 };
 
@@ -681,6 +685,16 @@ class Encoder {
     return close_immutable(obj, header, kTagTupleRedo);
   }
 
+  // The hash of a str key only its dict holds (a shared one arrives once, as a
+  // back-reference after its first use): the decoder would compute it again.
+  void key_hash(PyObject* key) {
+    if (Py_TYPE(key) != &PyUnicode_Type || Py_REFCNT(key) > 2) return;
+    Py_hash_t hash = reinterpret_cast<PyASCIIObject*>(key)->hash;
+    if (hash == -1) return;
+    out_.byte(kTagKeyHash);
+    out_.raw(&hash, sizeof hash);
+  }
+
   bool dict(PyObject* obj, int depth, bool shared) {
     if (shared) memo_.add(obj);
     const size_t count = static_cast<size_t>(PyDict_GET_SIZE(obj));
@@ -695,6 +709,7 @@ class Encoder {
       // Strong references: writing either may run Python code (the pickle fallback).
       PyRef held_key = PyRef::borrow(key);
       PyRef held_item = PyRef::borrow(item);
+      key_hash(key);
       if (!value(held_key.get(), depth + 1, 1) || !value(held_item.get(), depth + 1, 1)) return false;
       ++written;
     }
@@ -845,6 +860,15 @@ class Reader {
       if (at_ == end_) return false;
       ++at_;
     }
+    return true;
+  }
+  // The next byte, not consumed; -1 at the end.
+  int peek() const { return at_ == end_ ? -1 : *at_; }
+  bool skip(size_t count) { return take(count) != nullptr; }
+  bool raw(void* into, size_t count) {
+    const uint8_t* bytes = take(count);
+    if (bytes == nullptr) return false;
+    std::memcpy(into, bytes, count);
     return true;
   }
   // `count` bytes at the current position (consumed), or nullptr past the end.
@@ -1168,8 +1192,16 @@ class Decoder {
     if (!dict) return nullptr;
     if (takes_index) remember(dict.get());
     for (size_t i = 0; i < count; ++i) {
+      Py_hash_t hash = -1;
+      if (in_.peek() == kTagKeyHash && !(in_.skip(1) && in_.raw(&hash, sizeof hash))) return malformed("key hash");
       PyRef key = PyRef::steal(value(depth + 1));
       if (!key) return nullptr;
+      // Only into a str just built from this stream: one that the memo handed back, or
+      // any other, keeps the hash it has.
+      if (hash != -1 && Py_TYPE(key.get()) == &PyUnicode_Type && Py_REFCNT(key.get()) == 1 &&
+          reinterpret_cast<PyASCIIObject*>(key.get())->hash == -1) {
+        reinterpret_cast<PyASCIIObject*>(key.get())->hash = hash;
+      }
       PyRef item = PyRef::steal(value(depth + 1));
       if (!item || PyDict_SetItem(dict.get(), key.get(), item.get()) < 0) return nullptr;
     }
@@ -1381,6 +1413,7 @@ class TreeReader {
         std::vector<Value> items;
         items.reserve(2 * count);
         for (uint64_t i = 0; i < 2 * count; ++i) {
+          if (i % 2 == 0 && in_.peek() == kTagKeyHash && !in_.skip(1 + sizeof(Py_hash_t))) return std::nullopt;
           std::optional<Value> item = value(depth + 1);
           if (!item) return std::nullopt;
           items.push_back(std::move(*item));
@@ -1710,7 +1743,7 @@ Value::Kind segment_kind(const Message& message, size_t segment) {
       Kind::kTuple, Kind::kTuple, Kind::kTuple, Kind::kTuple, Kind::kTuple, Kind::kTuple,
       Kind::kDict, Kind::kSet, Kind::kFrozenSet, Kind::kFrozenSet,
       Kind::kReference, Kind::kPickled, Kind::kPickled, Kind::kShareable, Kind::kCycle,
-      Kind::kPickled,
+      Kind::kPickled, Kind::kNone,
   };
   const uint8_t* begin = message.segment_begin(segment);
   if (begin == message.segment_end(segment) || (*begin & ~kMemoFlag) >= kTagCount) return Kind::kNone;

@@ -165,6 +165,23 @@ TEST_F(CodecTest, ABuilderAfterFinishStartsEmpty) {
   EXPECT_EQ(PyObject_RichCompareBool(first_big.get(), big.get(), Py_EQ), 1);
 }
 
+// Keys only their dict holds travel with their hash (kTagKeyHash): the PyObject
+// decoder stores it, the tree reader skips it.
+TEST_F(CodecTest, DictKeysCarryTheirHashToBothReaders) {
+  PyRef dict = test::eval("{f'key{i}': i for i in range(50)}");
+  std::shared_ptr<const Message> message;
+  PyRef back = round_trip(dict.get(), &message);
+  ASSERT_TRUE(back);
+  expect_true(dict.get(), back.get(),
+              "back == original and all(hash(k) == hash(k.encode().decode()) for k in back)");
+  Value tree = Value::Encoded(message, 0);
+  ASSERT_EQ(tree.kind(), Kind::kDict);
+  ASSERT_EQ(tree.items().size(), 100u);
+  EXPECT_EQ(tree.items()[0].kind(), Kind::kStr);
+  EXPECT_EQ(tree.items()[0].text(), "key0");
+  EXPECT_EQ(tree.items()[99].as_int(), 49);
+}
+
 TEST_F(CodecTest, AFailedAddLeavesTheBuilderAsItWas) {
   MessageBuilder builder;
   PyRef good = test::eval("[1, 'a']");

@@ -317,3 +317,34 @@ def test_a_1_gib_bytes_object_goes_through(interp):
     assert interp.call(len, data) == 1 << 30
     back = _core.roundtrip(data)
     assert len(back) == 1 << 30 and back[:8] == back[-8:] == bytes(8)
+
+
+def test_dict_str_keys_arrive_with_their_hash(interp):
+    # The encoder sends a str key's hash beside it and the decoder stores it in the new
+    # str (codec.cc, kTagKeyHash): what arrives must hash and look up as a fresh copy.
+    def fresh(key):
+        return key.encode("utf-8", "surrogatepass").decode("utf-8", "surrogatepass")
+
+    keys = [f"key{i}" for i in range(200)] + ["", "a", "é" * 3, "\u4e00x", "\U0001f600y", "\ud800z"]
+    shared = "shared-key"
+    value = {key: i for i, key in enumerate(keys)}
+    value[shared] = shared  # the same str as key and value: sent once
+    nested = [value, {shared: 1, (1, "t"): 2}]
+    for back in (interp.call(_identity, nested), _through_queue(nested)):
+        assert back == nested
+        for arrived in back:
+            for key in arrived:
+                if isinstance(key, str):
+                    assert hash(key) == hash(fresh(key))
+                    assert arrived[fresh(key)] == arrived[key]
+        assert back[0][shared] is next(key for key in back[0] if key == shared)
+
+
+def _identity(value):
+    return value
+
+
+def _through_queue(value):
+    queue = manycore.create_queue()
+    queue.put(value)
+    return queue.get()
