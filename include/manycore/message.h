@@ -19,6 +19,10 @@
 //   up to kReusedPayloadBytes of freed payload buffers are kept, since a copy into
 //   memory whose pages are mapped costs a fraction of one into fresh memory (the
 //   destination object's own fresh copy is the one copy that cannot be avoided).
+//   A stream of 1 MiB or more is written into such buffers too, and given back to
+//   them when its message dies.
+// - A str dict key that only its dict holds carries its hash, which the decoder
+//   stores in the new str (all interpreters of a process hash a str alike).
 // - The stream holds no PyObject*: a Message may be built under one interpreter's GIL,
 //   read under any other's, and destroyed on any thread with no GIL.
 //

@@ -17,22 +17,32 @@
 // - Every arena comes from the allocator that was installed before the cache
 //   (CPython's mmap one unless someone replaced it) and goes back to it when the cache
 //   is over its limit, so chaining is safe.
-// - At most limit_bytes() stay cached; a lower limit frees the excess at once.
+// - At most limit_bytes stay cached, and none longer than kDecay after it was freed
+//   (a purger thread gives them back, as jemalloc's dirty-page decay does): a burst
+//   of bulk data is served from memory already faulted in, and an idle process holds
+//   nothing extra a second later. A lower limit frees the excess at once.
 //
 // Threading: obmalloc calls the hooks under the GIL of the interpreter that allocates
 // or frees, several interpreters at once; one mutex guards the cache and is never held
-// while the previous allocator runs. install() is idempotent and thread-safe.
+// while the previous allocator runs. The purger thread holds no GIL and runs no
+// Python. install() is idempotent and thread-safe. A fork's child keeps the cache and
+// starts its own purger when it next caches an arena (pthread_atfork).
 // Lifetime: installed once per process and never removed (extension modules are not
 // unloaded); cached arenas stay mapped until the process ends or the limit drops.
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 
 namespace manycore::arena_cache {
 
-// The limit when MANYCORE_ARENA_CACHE_MIB is not set.
-inline constexpr size_t kDefaultLimitBytes = size_t{64} << 20;
+// How long a freed arena stays cached when no request takes it.
+inline constexpr auto kDecay = std::chrono::seconds(1);
+// The limit when MANYCORE_ARENA_CACHE_MIB is not set: this, or a sixteenth of the
+// machine's memory if that is less.
+inline constexpr size_t kMaxDefaultLimitBytes = size_t{512} << 20;
+size_t default_limit_bytes();
 
 // Installs the cache as CPython's arena allocator (PyObject_SetArenaAllocator), once
 // per process; the limit is read from MANYCORE_ARENA_CACHE_MIB at that moment

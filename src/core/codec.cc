@@ -152,7 +152,12 @@ void BufferDeleter::operator()(uint8_t* data) const {
 // ---- MessageBuilder::Writer: the stream being written and its side vectors ---------
 
 struct MessageBuilder::Writer {
-  ~Writer() { std::free(data); }
+  ~Writer() { deleter()(data); }
+
+  // How the stream's buffer is freed: a large one goes back to the payload pool, so the
+  // next large message is written into pages already mapped (a 1M-int list's stream
+  // is 8 MiB: 2,048 page faults, about 6 ms on the project's VMs, each way).
+  BufferDeleter deleter() const { return BufferDeleter{pooled ? capacity : 0}; }
 
   void reserve(size_t more) {
     if (capacity - size < more) grow(more);
@@ -219,6 +224,7 @@ struct MessageBuilder::Writer {
   uint8_t* data = nullptr;
   size_t size = 0;
   size_t capacity = 0;
+  bool pooled = false;  // data came from take_payload_buffer (capacity is its size)
   size_t segment_start = 0;
   uint64_t segment_payload_bytes = 0;
   std::vector<size_t> segment_ends;
@@ -226,14 +232,36 @@ struct MessageBuilder::Writer {
   std::vector<std::shared_ptr<Shareable>> shareables;
 
  private:
+  [[noreturn]] static void out_of_memory(size_t wanted) {
+    // Out of memory while encoding is not recoverable in the middle of a write.
+    std::fprintf(stderr, "manycore: out of memory growing a message to %zu bytes\n", wanted);
+    std::abort();
+  }
   void grow(size_t more) {
     size_t wanted = std::max<size_t>({size + more, 2 * capacity, 256});
-    auto* grown = static_cast<uint8_t*>(std::realloc(data, wanted));
-    if (grown == nullptr) {
-      // Out of memory while encoding is not recoverable in the middle of a write.
-      std::fprintf(stderr, "manycore: out of memory growing a message to %zu bytes\n", wanted);
-      std::abort();
+    if (wanted >= kReusableFrom && wanted <= kReusedPayloadBytes) {
+      ByteBuffer grown = take_payload_buffer(wanted);
+      if (grown) {
+        if (size != 0) std::memcpy(grown.get(), data, size);
+        deleter()(data);  // the old buffer: freed or pooled
+        capacity = grown.get_deleter().reusable_capacity;
+        data = grown.release();
+        pooled = true;
+        return;
+      }
     }
+    if (pooled) {  // past the pool's sizes: plain memory from here on, grown by realloc
+      auto* plain = static_cast<uint8_t*>(std::malloc(wanted));
+      if (plain == nullptr) out_of_memory(wanted);
+      std::memcpy(plain, data, size);
+      deleter()(data);
+      data = plain;
+      capacity = wanted;
+      pooled = false;
+      return;
+    }
+    auto* grown = static_cast<uint8_t*>(std::realloc(data, wanted));
+    if (grown == nullptr) out_of_memory(wanted);
     data = grown;
     capacity = wanted;
   }
@@ -1637,9 +1665,10 @@ Status MessageBuilder::add(const Value& value) { return internal::encode_tree_se
 std::shared_ptr<const Message> MessageBuilder::finish() {
   auto message = std::make_shared<Message>();
   Writer& writer = this->writer();
-  message->stream_.reset(writer.data);
+  message->stream_ = ByteBuffer(writer.data, writer.deleter());
   message->stream_size_ = writer.size;
   writer.data = nullptr;
+  writer.pooled = false;
   message->segment_ends_ = std::move(writer.segment_ends);
   message->payloads_ = std::move(writer.payloads);
   message->shareables_ = std::move(writer.shareables);

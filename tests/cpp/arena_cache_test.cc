@@ -3,6 +3,9 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
+#include <thread>
+
 #include "manycore/interpreter.h"
 #include "python_env.h"
 
@@ -28,7 +31,7 @@ TEST(ArenaCacheTest, TheFirstInterpreterInstallsIt) {
   ASSERT_TRUE(worker);
   arena_cache::Stats stats = arena_cache::stats();
   EXPECT_TRUE(stats.installed);
-  EXPECT_EQ(stats.limit_bytes, arena_cache::kDefaultLimitBytes);
+  EXPECT_EQ(stats.limit_bytes, arena_cache::default_limit_bytes());
   arena_cache::install();  // idempotent
   EXPECT_TRUE(arena_cache::stats().installed);
   ASSERT_TRUE(worker->close().ok());
@@ -76,12 +79,33 @@ TEST(ArenaCacheTest, ALowerLimitGivesTheExcessBack) {
     churn_ints(500'000);  // with limit 0 every freed arena goes straight back
   }
   EXPECT_EQ(arena_cache::stats().cached_bytes, 0u);
-  arena_cache::set_limit_bytes(arena_cache::kDefaultLimitBytes);
+  arena_cache::set_limit_bytes(arena_cache::default_limit_bytes());
   {
     MainGil gil;
     churn_ints(500'000);
   }
   EXPECT_GT(arena_cache::stats().cached_bytes, 0u);
+  ASSERT_TRUE(worker->close().ok());
+}
+
+TEST(ArenaCacheTest, ArenasNobodyTakesGoBackAfterTheDecay) {
+  auto worker = test::create_or_fail();
+  ASSERT_TRUE(worker);
+  {
+    MainGil gil;
+    churn_ints(500'000);
+  }
+  arena_cache::Stats cached = arena_cache::stats();
+  ASSERT_GT(cached.cached_bytes, 0u);
+  // The purger gives them back kDecay after they were freed; allow a loaded machine
+  // ten times that.
+  auto give_up = std::chrono::steady_clock::now() + 10 * arena_cache::kDecay;
+  while (arena_cache::stats().cached_bytes != 0 && std::chrono::steady_clock::now() < give_up) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  arena_cache::Stats decayed = arena_cache::stats();
+  EXPECT_EQ(decayed.cached_bytes, 0u);
+  EXPECT_GE(decayed.released - cached.released, cached.cached_bytes >> 20);
   ASSERT_TRUE(worker->close().ok());
 }
 

@@ -182,6 +182,20 @@ TEST_F(CodecTest, DictKeysCarryTheirHashToBothReaders) {
   EXPECT_EQ(tree.items()[99].as_int(), 49);
 }
 
+// A stream from 1 MiB up is written into the payload pool's buffers (reused, pages
+// mapped), and past the pool's largest size into plain memory again.
+TEST_F(CodecTest, LargeStreamsMoveBetweenPooledAndPlainBuffers) {
+  PyRef value = test::eval("[list(range(300_000)), 'x' * (2 << 20), 'a' * (129 << 20)]");
+  ASSERT_TRUE(value);
+  for (int round = 0; round < 2; ++round) {  // the second one reuses the pooled buffers
+    std::shared_ptr<const Message> message;
+    PyRef back = round_trip(value.get(), &message);
+    ASSERT_TRUE(back);
+    EXPECT_GT(message->segment_end(0) - message->segment_begin(0), std::ptrdiff_t{131} << 20);
+    EXPECT_EQ(PyObject_RichCompareBool(back.get(), value.get(), Py_EQ), 1);
+  }
+}
+
 TEST_F(CodecTest, AFailedAddLeavesTheBuilderAsItWas) {
   MessageBuilder builder;
   PyRef good = test::eval("[1, 'a']");

@@ -3,12 +3,15 @@
 import os
 import subprocess
 import sys
+import time
 
 import pytest
 
 import manycore
 
 MIB = 1 << 20
+# src/core/arena_cache.cc, default_limit_bytes: 512 MiB, or a sixteenth of the memory.
+DEFAULT_LIMIT = min(512 * MIB, os.sysconf("SC_PHYS_PAGES") // 16 * os.sysconf("SC_PAGE_SIZE"))
 
 
 @pytest.fixture
@@ -21,7 +24,7 @@ def restore_limit():
 def test_installed_once_an_interpreter_exists(interp):
     info = manycore.arena_cache_info()
     assert info["installed"] is True
-    assert info["limit_bytes"] == 64 * MIB
+    assert info["limit_bytes"] == DEFAULT_LIMIT
     assert set(info) == {"installed", "limit_bytes", "cached_bytes", "reused", "fresh", "released"}
 
 
@@ -56,6 +59,15 @@ def test_lower_limit_gives_memory_back_and_zero_turns_reuse_off(interp, restore_
     assert after["cached_bytes"] == 0 and after["reused"] == before["reused"]
 
 
+def test_what_nobody_takes_goes_back_within_a_second_or_so(interp):
+    interp.call(len, list(range(10**6, 2 * 10**6)))
+    assert manycore.arena_cache_info()["cached_bytes"] > 0
+    deadline = time.monotonic() + 10  # the decay is 1 s: ten times that on a loaded machine
+    while manycore.arena_cache_info()["cached_bytes"] and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert manycore.arena_cache_info()["cached_bytes"] == 0
+
+
 @pytest.mark.parametrize("bad", ["x", 1.5, True, None])
 def test_a_limit_that_is_not_an_int_is_a_type_error(bad):
     with pytest.raises(TypeError, match="takes an int number of bytes, not"):
@@ -87,4 +99,27 @@ def test_malformed_environment_variable_warns_and_keeps_the_default():
     assert "MANYCORE_ARENA_CACHE_MIB='lots' is not a whole number of MiB" in done.stderr
     code = ("import warnings; warnings.simplefilter('ignore'); import manycore; i = manycore.create(); "
             "print(manycore.arena_cache_info()['limit_bytes'])")
-    assert _run(code, " 8").stdout.split() == [str(64 * MIB)]
+    assert _run(code, " 8").stdout.split() == [str(DEFAULT_LIMIT)]
+
+
+def test_a_fork_child_keeps_a_working_cache():
+    # The child inherits the cache but not its purger thread (pthread_atfork restarts
+    # it there) nor a locked mutex; it must allocate, free and see the decay.
+    code = """if True:
+        import os, time, manycore
+        interp = manycore.create()
+        interp.call(len, list(range(10**6, 2 * 10**6)))
+        interp.close()
+        pid = os.fork()
+        if pid == 0:
+            data = list(range(10**6)); del data
+            assert manycore.arena_cache_info()["cached_bytes"] > 0
+            deadline = time.monotonic() + 10
+            while manycore.arena_cache_info()["cached_bytes"] and time.monotonic() < deadline:
+                time.sleep(0.05)
+            os._exit(0 if manycore.arena_cache_info()["cached_bytes"] == 0 else 3)
+        _, status = os.waitpid(pid, 0)
+        print(os.waitstatus_to_exitcode(status))
+    """
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.stdout.split() == ["0"], done.stderr
