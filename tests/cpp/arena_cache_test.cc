@@ -23,6 +23,12 @@ void churn_ints(long count) {
   EXPECT_EQ(PyLong_AsLong(length.get()), count);
 }
 
+// Churns `count` ints in the main interpreter (taking its GIL; main thread only).
+void churn_ints_in_main(long count) {
+  MainGil gil;
+  churn_ints(count);
+}
+
 // Each test runs in its own process (tests/cpp/CMakeLists.txt), so each starts with the
 // cache not installed.
 TEST(ArenaCacheTest, TheFirstInterpreterInstallsIt) {
@@ -40,10 +46,7 @@ TEST(ArenaCacheTest, TheFirstInterpreterInstallsIt) {
 TEST(ArenaCacheTest, ArenasFreedInOneInterpreterServeAnother) {
   auto worker = test::create_or_fail();
   ASSERT_TRUE(worker);
-  {
-    MainGil gil;
-    churn_ints(500'000);  // ~16 MiB freed in the main interpreter
-  }
+  churn_ints_in_main(500'000);  // ~16 MiB freed in the main interpreter
   arena_cache::Stats after_main = arena_cache::stats();
   EXPECT_GE(after_main.cached_bytes, size_t{8} << 20);
   EXPECT_LE(after_main.cached_bytes, after_main.limit_bytes);
@@ -62,10 +65,7 @@ TEST(ArenaCacheTest, ArenasFreedInOneInterpreterServeAnother) {
 TEST(ArenaCacheTest, ALowerLimitGivesTheExcessBack) {
   auto worker = test::create_or_fail();
   ASSERT_TRUE(worker);
-  {
-    MainGil gil;
-    churn_ints(1'000'000);
-  }
+  churn_ints_in_main(1'000'000);
   arena_cache::Stats full = arena_cache::stats();
   ASSERT_GT(full.cached_bytes, size_t{4} << 20);
   arena_cache::set_limit_bytes(size_t{2} << 20);
@@ -74,16 +74,10 @@ TEST(ArenaCacheTest, ALowerLimitGivesTheExcessBack) {
   EXPECT_GT(trimmed.released, full.released);
   arena_cache::set_limit_bytes(0);
   EXPECT_EQ(arena_cache::stats().cached_bytes, 0u);
-  {
-    MainGil gil;
-    churn_ints(500'000);  // with limit 0 every freed arena goes straight back
-  }
+  churn_ints_in_main(500'000);  // with limit 0 every freed arena goes straight back
   EXPECT_EQ(arena_cache::stats().cached_bytes, 0u);
   arena_cache::set_limit_bytes(arena_cache::default_limit_bytes());
-  {
-    MainGil gil;
-    churn_ints(500'000);
-  }
+  churn_ints_in_main(500'000);
   EXPECT_GT(arena_cache::stats().cached_bytes, 0u);
   ASSERT_TRUE(worker->close().ok());
 }
@@ -91,10 +85,7 @@ TEST(ArenaCacheTest, ALowerLimitGivesTheExcessBack) {
 TEST(ArenaCacheTest, ArenasNobodyTakesGoBackAfterTheDecay) {
   auto worker = test::create_or_fail();
   ASSERT_TRUE(worker);
-  {
-    MainGil gil;
-    churn_ints(500'000);
-  }
+  churn_ints_in_main(500'000);
   arena_cache::Stats cached = arena_cache::stats();
   ASSERT_GT(cached.cached_bytes, 0u);
   // The purger gives them back kDecay after they were freed; allow a loaded machine
