@@ -318,7 +318,7 @@ class IdentityMemo {
     PyObject* key;
     uint32_t index;
   };
-  static constexpr size_t kInline = 32;
+  static constexpr size_t kInline = 64;  // a 20-level DAG or a few dozen shared objects: no allocation
 
   size_t hash(PyObject* key) const {
     uint64_t bits = reinterpret_cast<uintptr_t>(key) >> 4;

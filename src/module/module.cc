@@ -85,7 +85,8 @@ int module_exec(PyObject* module) {
   X(SharedArrayType)              \
   X(SharedDictType)               \
   X(shareable_types)              \
-  X(wrappers)
+  X(wrappers)                     \
+  X(id_name)
 
 int module_traverse(PyObject* module, visitproc visit, void* arg) {
   ModuleState* state = get_state(module);
