@@ -2,7 +2,9 @@
 
 Every case goes through every path in this one process, one path after the other
 (best of --repeat runs; a path that takes under 1 ms is timed as the mean of a loop of
-about 20 ms, as timeit does, best of at least 7). The paths users would pick instead of manycore (pickle, the
+about 20 ms, as timeit does, best of at least 7, and for a value whose one way takes
+under 1 ms, one way, round trip and pickle take turns run by run, so that the
+machine's drift weighs on all three alike). The paths users would pick instead of manycore (pickle, the
 floor, the process pool, the stdlib queue, the sequential run) run with manycore's
 arena cache emptied and off (``common.stock_allocator``), as they would in a process
 without manycore:
@@ -36,6 +38,7 @@ streaming map over 100 MB of log chunks (time to the first result and to the end
 
 import argparse
 import array
+import contextlib
 import concurrent.futures
 import multiprocessing
 import pickle
@@ -107,28 +110,54 @@ _LOOP_BELOW_S = 1e-3
 _LOOP_FOR_S = 0.02
 
 
+def _loops(function):
+    """How many calls one timed run of `function` makes: 1, or about 20 ms' worth for a fast one."""
+    once = 1.0
+    for _ in range(2):  # the first call may be a cold one (an import, a worker's first job)
+        start = time.perf_counter()
+        function()
+        once = min(once, time.perf_counter() - start)
+    if once >= _LOOP_BELOW_S:
+        return 1
+    start = time.perf_counter()
+    for _ in range(10):  # the first call may have woken a parked worker: time ten more
+        function()
+    once = (time.perf_counter() - start) / 10
+    return max(1, min(100_000, int(_LOOP_FOR_S / max(once, 1e-7))))
+
+
+def _timed_run(function, loops):
+    start = time.perf_counter()
+    for _ in range(loops):
+        function()
+    return (time.perf_counter() - start) / loops
+
+
 def _best(function, repeat):
     """Best, median and every run of `function`: each run the mean of a loop of calls for fast ones."""
-    start = time.perf_counter()
-    function()
-    once = time.perf_counter() - start
-    loops = 1
-    if once < _LOOP_BELOW_S:
-        start = time.perf_counter()
-        for _ in range(10):  # the first call may have woken a parked worker: time ten more
-            function()
-        once = (time.perf_counter() - start) / 10
-        loops = max(1, min(100_000, int(_LOOP_FOR_S / max(once, 1e-7))))
+    loops = _loops(function)
+    if loops > 1:
         repeat = max(repeat, 7)  # a few more runs of 20 ms: the clock's noise is in the microseconds
-    seconds = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        for _ in range(loops):
-            function()
-        seconds.append((time.perf_counter() - start) / loops)
-    timing = common.summarize(seconds)
+    timing = common.summarize([_timed_run(function, loops) for _ in range(repeat)])
     timing["loops"] = loops
     return timing
+
+
+def _best_taking_turns(paths, repeat):
+    """{name: timing} for {name: (function, context)}: as _best, but the paths take turns run by run.
+
+    For values that cross in microseconds: this machine's speed drifts by a third from
+    one second to the next (a shared VM), and paths timed one after the other would
+    compare different machines. `context` wraps each of the path's runs.
+    """
+    loops = {name: _loops(function) for name, (function, _) in paths.items()}
+    seconds = {name: [] for name in paths}
+    for _ in range(max(repeat, 7)):
+        for name, (function, context) in paths.items():
+            with context():
+                seconds[name].append(_timed_run(function, loops[name]))
+    return {name: {**common.summarize(runs), "loops": loops[name]} for name, runs in seconds.items()}
+
 
 
 def _reset_peak(pid="self"):
@@ -226,6 +255,12 @@ def measure_case(key, label, make, floor, repeat, interp, process_pool, stdlib_q
                 row["stdlib_queue"] = _best(lambda: stdlib_queue.carry(value), repeat)
             except (TypeError, ValueError) as error:
                 row["stdlib_queue_unavailable"] = f"n/a (cannot carry it: {type(error).__name__})"
+    if row["one_way"]["loops"] > 1:  # microseconds: time the three side by side instead
+        row.update(_best_taking_turns({
+            "one_way": (lambda: interp.call(size_of, value), contextlib.nullcontext),
+            "round_trip": (lambda: interp.call(echo, value), contextlib.nullcontext),
+            "pickle": (lambda: pickle.loads(pickle.dumps(value, 5)), common.stock_allocator),
+        }, repeat))
     return row
 
 
