@@ -72,6 +72,9 @@ enum Tag : uint8_t {
   // hashes a str alike: one _Py_HashSecret), then the key. The decoder stores it in
   // the new str, so inserting the key computes no hash.
   kTagKeyHash,
+  // A str whose code units are all ASCII (1 byte each): the decoder skips the scan
+  // for the largest one that PyUnicode_FromKindAndData makes.
+  kTagStrAscii,
   kTagCount,
 };
 
@@ -529,7 +532,8 @@ class Encoder {
     size_t length = static_cast<size_t>(PyUnicode_GET_LENGTH(obj));
     size_t bytes = length * static_cast<size_t>(kind);
     if (out_.segment_bytes() + bytes > kMaxMessageBytes) return fail(StatusCode::kNotShareable, size_error());
-    out_.byte(static_cast<uint8_t>((first_tag + kind_code(kind)) | flag));
+    const uint8_t tag = PyUnicode_IS_ASCII(obj) ? uint8_t{kTagStrAscii} : static_cast<uint8_t>(first_tag + kind_code(kind));
+    out_.byte(static_cast<uint8_t>(tag | flag));
     out_.varint(length);
     out_.align(kind);
     out_.raw(PyUnicode_DATA(obj), bytes);
@@ -595,8 +599,8 @@ class Encoder {
     return false;
   }
 
-  // Each item: (memo index << 2 | 3) when seen before, else (length << 3 | shared << 2 |
-  // kind code) and the code units; a shared one takes the next memo index.
+  // Each item: (memo index << 2 | 3) when seen before, else (length << 4 | ascii << 3 |
+  // shared << 2 | kind code) and the code units; a shared one takes the next memo index.
   bool str_run(uint8_t tag, PyObject** items, size_t count) {
     for (size_t i = 0; i < count; ++i) {
       if (Py_TYPE(items[i]) != &PyUnicode_Type) return false;
@@ -611,7 +615,8 @@ class Encoder {
       size_t length = static_cast<size_t>(PyUnicode_GET_LENGTH(item));
       size_t bytes = length * static_cast<size_t>(kind);
       if (out_.segment_bytes() + bytes > kMaxMessageBytes) return fail(StatusCode::kNotShareable, size_error());
-      out_.varint((uint64_t(length) << 3) | (uint64_t(shared) << 2) | static_cast<uint64_t>(kind_code(kind)));
+      out_.varint((uint64_t(length) << 4) | (uint64_t(PyUnicode_IS_ASCII(item) ? 1 : 0) << 3) |
+                  (uint64_t(shared) << 2) | static_cast<uint64_t>(kind_code(kind)));
       out_.align(kind);
       out_.raw(PyUnicode_DATA(item), bytes);
     }
@@ -919,6 +924,15 @@ int unicode_kind(uint64_t code) {
   return code == 0 ? PyUnicode_1BYTE_KIND : code == 1 ? PyUnicode_2BYTE_KIND : PyUnicode_4BYTE_KIND;
 }
 
+// A str of `length` ASCII code units (the encoder checked them: PyUnicode_IS_ASCII).
+// Empty and one-character strs come from CPython's singletons, as everywhere else.
+PyObject* ascii_str(const uint8_t* data, uint64_t length) {
+  if (length <= 1) return PyUnicode_FromKindAndData(PyUnicode_1BYTE_KIND, data, static_cast<Py_ssize_t>(length));
+  PyObject* str = PyUnicode_New(static_cast<Py_ssize_t>(length), 127);
+  if (str != nullptr) std::memcpy(PyUnicode_DATA(str), data, length);
+  return str;
+}
+
 class Decoder {
  public:
   Decoder(const Message& message, Reader reader, CodecHooks& hooks) : message_(message), in_(reader), hooks_(hooks) {}
@@ -976,6 +990,12 @@ class Decoder {
             in_.varint(&length) && in_.align(kind) && length <= in_.left() ? in_.take(length * kind) : nullptr;
         if (data == nullptr) return malformed("str");
         return leaf(PyUnicode_FromKindAndData(kind, data, static_cast<Py_ssize_t>(length)), takes_index);
+      }
+      case kTagStrAscii: {
+        uint64_t length;
+        const uint8_t* data = in_.varint(&length) ? in_.take(length) : nullptr;
+        if (data == nullptr) return malformed("str");
+        return leaf(ascii_str(data, length), takes_index);
       }
       case kTagStrUtf8: {
         uint64_t size;
@@ -1134,10 +1154,12 @@ class Decoder {
             item = Py_NewRef(memo_[header >> 2]);
           } else {
             int kind = unicode_kind(header & 3);
-            uint64_t length = header >> 3;
+            uint64_t length = header >> 4;
             const uint8_t* data = in_.align(kind) && length <= in_.left() ? in_.take(length * kind) : nullptr;
             if (data == nullptr) return malformed("str run"), false;
-            item = PyUnicode_FromKindAndData(kind, data, static_cast<Py_ssize_t>(length));
+            item = (header & 8) != 0 && kind == PyUnicode_1BYTE_KIND
+                       ? ascii_str(data, length)
+                       : PyUnicode_FromKindAndData(kind, data, static_cast<Py_ssize_t>(length));
             if (item == nullptr) return false;
             if (header & 4) remember(item);
           }
@@ -1343,6 +1365,12 @@ class TreeReader {
         if (data == nullptr) return std::nullopt;
         return leaf(Value::Str(code_units_to_utf8(data, length, kind)), takes_index);
       }
+      case kTagStrAscii: {
+        uint64_t length;
+        const uint8_t* data = in_.varint(&length) ? in_.take(length) : nullptr;
+        if (data == nullptr) return std::nullopt;
+        return leaf(Value::Str(std::string(reinterpret_cast<const char*>(data), length)), takes_index);
+      }
       case kTagStrUtf8:
       case kTagBytes:
       case kTagByteArray:
@@ -1513,7 +1541,7 @@ class TreeReader {
           continue;
         }
         int kind = is_str ? unicode_kind(header & 3) : 1;
-        uint64_t length = is_str ? header >> 3 : header >> 2;
+        uint64_t length = is_str ? header >> 4 : header >> 2;
         bool item_takes_index = is_str ? (header & 4) != 0 : (header & 2) != 0;
         const uint8_t* data = in_.align(kind) && length <= in_.left() ? in_.take(length * kind) : nullptr;
         if (data == nullptr) return std::nullopt;
@@ -1772,7 +1800,7 @@ Value::Kind segment_kind(const Message& message, size_t segment) {
       Kind::kTuple, Kind::kTuple, Kind::kTuple, Kind::kTuple, Kind::kTuple, Kind::kTuple,
       Kind::kDict, Kind::kSet, Kind::kFrozenSet, Kind::kFrozenSet,
       Kind::kReference, Kind::kPickled, Kind::kPickled, Kind::kShareable, Kind::kCycle,
-      Kind::kPickled, Kind::kNone,
+      Kind::kPickled, Kind::kNone, Kind::kStr,
   };
   const uint8_t* begin = message.segment_begin(segment);
   if (begin == message.segment_end(segment) || (*begin & ~kMemoFlag) >= kTagCount) return Kind::kNone;

@@ -196,6 +196,20 @@ TEST_F(CodecTest, LargeStreamsMoveBetweenPooledAndPlainBuffers) {
   }
 }
 
+// ASCII strs are built without the scan for their largest code unit (kTagStrAscii and
+// the run items' ASCII bit): each must arrive with the representation it left with.
+TEST_F(CodecTest, AsciiAndWiderStrsKeepTheirRepresentation) {
+  PyRef value = test::eval(
+      "[['ab', 'caf\u00e9', '\u4e00z', '', 'a', '\U0001f600!', 'x' * 300],"
+      " 'ab', 'caf\u00e9', ('ab', '\u00e9'), {'k' + str(1): 'v'}]");
+  PyRef back = round_trip(value.get());
+  ASSERT_TRUE(back);
+  expect_true(value.get(), back.get(),
+              "back == original and all(a.isascii() == b.isascii() and __import__('sys').getsizeof(a) == "
+              "__import__('sys').getsizeof(b) for a, b in zip(original[0] + original[1:3] + list(original[3]), "
+              "back[0] + back[1:3] + list(back[3])))");
+}
+
 TEST_F(CodecTest, AFailedAddLeavesTheBuilderAsItWas) {
   MessageBuilder builder;
   PyRef good = test::eval("[1, 'a']");

@@ -22,9 +22,9 @@ without manycore:
   value).result()``;
 - stdlib queue: the stdlib's low-level interpreter queue (3.13 ``_interpqueues``, 3.12
   ``_xxinterpchannels``) put and get, where it can carry the value (it carries no list);
-- peak RSS: the highest extra resident memory of this process during manycore's round
-  trip (the interpreter lives in this process), reset before each case through
-  /proc/self/clear_refs.
+- peak RSS: the highest extra resident memory of this process during one more manycore
+  round trip after the timed ones (the interpreter lives in this process), from a
+  baseline taken once freed memory was given back, reset through /proc/self/clear_refs.
 
 Cases: 1M ints, 1M floats, 100k short str, a dict of 100k str -> int, 100k records
 (dicts of 5 fields: int, str, float, tuple, bool), a 20-level DAG whose two children
@@ -63,7 +63,7 @@ TARGET_IDENTITY_MS = 1.0        # DAG and self-containing dict round trips under
 
 
 def add_arguments(parser):
-    common.add_common_arguments(parser, repeat=3)
+    common.add_common_arguments(parser, repeat=5)
     # Hidden: tests shrink every case so the command runs in a second or two.
     parser.add_argument("--scale", type=float, default=1.0, help=argparse.SUPPRESS)
 
@@ -233,10 +233,14 @@ def measure_case(key, label, make, floor, repeat, interp, process_pool, stdlib_q
     if back != value and key != "dag":
         raise RuntimeError(f"manycore round trip changed the {label}")
     del back
+    row["round_trip"] = _best(lambda: interp.call(echo, value), repeat)
+    # The peak RSS of one more round trip, from a settled baseline, timed apart: giving
+    # memory back (malloc_trim) slows the runs after it for a while (measured: the dict
+    # case's round trips 25-27 ms without it, 25-42 ms after it).
     _settle_memory()
     rss_before = common.read_status_kib("self", "VmRSS")
     row["peak_rss_measured"] = _reset_peak()
-    row["round_trip"] = _best(lambda: interp.call(echo, value), repeat)
+    interp.call(echo, value)
     row["peak_rss_mib"] = _peak_extra_mib(rss_before) if row["peak_rss_measured"] else None
     if floor == "copy":
         view = memoryview(value)
