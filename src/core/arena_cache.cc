@@ -23,6 +23,11 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
+// obmalloc's arena (ARENA_SIZE: 1 MiB, ARENA_BITS 20, on the 64-bit builds of 3.12 and
+// 3.13). The same hooks also allocate other blocks (a thread's frame-stack chunks,
+// 16 KiB and up, through _PyObject_VirtualAlloc): those pass straight through.
+constexpr size_t kArenaBytes = size_t{1} << 20;
+
 struct CachedArena {
   void* address;
   Clock::time_point freed;
@@ -36,10 +41,8 @@ struct Cache {
   // Written once by install() before the hooks are set, read-only after.
   PyObjectArenaAllocator previous{};
   std::atomic<bool> installed{false};
-  // guarded by mutex: the faulted-in arenas, all of arena_size bytes, oldest first.
+  // guarded by mutex: the faulted-in arenas, all of kArenaBytes, oldest first.
   std::vector<CachedArena> arenas;
-  // guarded by mutex: the size of the first arena freed; another size passes through.
-  size_t arena_size = 0;
   // guarded by mutex.
   size_t limit_bytes = 0;
   // guarded by mutex: a purger thread runs in this process (false again in a fork's
@@ -82,9 +85,8 @@ void give_back(Cache& c, const std::vector<void*>& arenas, size_t size) {
     expired.reserve(static_cast<size_t>(first_kept - c.arenas.begin()));
     for (auto it = c.arenas.begin(); it != first_kept; ++it) expired.push_back(it->address);
     c.arenas.erase(c.arenas.begin(), first_kept);
-    const size_t size = c.arena_size;
     lock.unlock();
-    give_back(c, expired, size);
+    give_back(c, expired, kArenaBytes);
     lock.lock();
   }
 }
@@ -103,9 +105,10 @@ bool ensure_purger(Cache& c) {
 
 void* allocate_arena(void*, size_t size) {
   Cache& c = cache();
+  if (size != kArenaBytes) return c.previous.alloc(c.previous.ctx, size);
   {
     std::lock_guard lock(c.mutex);
-    if (size == c.arena_size && !c.arenas.empty()) {
+    if (!c.arenas.empty()) {
       void* arena = c.arenas.back().address;  // the most recently freed: the warmest
       c.arenas.pop_back();
       c.reused.fetch_add(1, std::memory_order_relaxed);
@@ -118,13 +121,14 @@ void* allocate_arena(void*, size_t size) {
 
 void free_arena(void*, void* arena, size_t size) {
   Cache& c = cache();
+  if (arena == nullptr) return;  // 3.12 and 3.13 "free" the unused slots of an ending interpreter
+  if (size != kArenaBytes) return c.previous.free(c.previous.ctx, arena, size);
   bool wake_purger = false;
   {
     std::lock_guard lock(c.mutex);
-    if (c.arena_size == 0) c.arena_size = size;
     // push_back cannot throw here: capacity covers the limit (install and
     // set_limit_bytes reserve it outside the hooks).
-    if (size == c.arena_size && (c.arenas.size() + 1) * size <= c.limit_bytes &&
+    if ((c.arenas.size() + 1) * size <= c.limit_bytes &&
         c.arenas.size() < c.arenas.capacity() && ensure_purger(c)) {
       wake_purger = c.arenas.empty();  // the purger sleeps until there is something to age
       c.arenas.push_back({arena, Clock::now()});
@@ -132,7 +136,7 @@ void free_arena(void*, void* arena, size_t size) {
     }
   }
   if (wake_purger) c.purge_wanted.notify_one();
-  if (arena == nullptr) return;
+  if (arena == nullptr) return;  // cached
   c.released.fetch_add(1, std::memory_order_relaxed);
   c.previous.free(c.previous.ctx, arena, size);
 }
@@ -167,9 +171,6 @@ size_t limit_from_environment() {
   return static_cast<size_t>(mib) << 20;
 }
 
-// Arenas are 1 MiB in every build this targets; the reserve is sized from that and
-// grows with the limit, so the free hook never allocates.
-constexpr size_t kSmallestArena = size_t{256} << 10;
 
 #ifdef __unix__
 // A fork's child inherits the cache and its arenas (copy-on-write) but not the purger
@@ -193,7 +194,7 @@ void install() {
     {
       std::lock_guard lock(c.mutex);
       c.limit_bytes = limit;
-      c.arenas.reserve(limit / kSmallestArena + 1);
+      c.arenas.reserve(limit / kArenaBytes + 1);  // so the free hook never allocates
     }
     if (limit == 0) return;
     {
@@ -217,7 +218,7 @@ Stats stats() {
   {
     std::lock_guard lock(c.mutex);
     result.limit_bytes = result.installed ? c.limit_bytes : 0;
-    result.cached_bytes = c.arenas.size() * c.arena_size;
+    result.cached_bytes = c.arenas.size() * kArenaBytes;
   }
   result.reused = c.reused.load(std::memory_order_relaxed);
   result.fresh = c.fresh.load(std::memory_order_relaxed);
@@ -228,15 +229,13 @@ Stats stats() {
 void set_limit_bytes(size_t limit) {
   Cache& c = cache();
   std::vector<void*> excess;
-  size_t size = 0;
   std::vector<CachedArena> grown;
-  grown.reserve(limit / kSmallestArena + 1);  // allocated outside the lock
+  grown.reserve(limit / kArenaBytes + 1);  // allocated outside the lock
   {
     std::lock_guard lock(c.mutex);
     c.limit_bytes = limit;
-    size = c.arena_size;
     // The oldest go first, as the purger would take them.
-    size_t keep = size == 0 ? 0 : std::min(c.arenas.size(), limit / size);
+    size_t keep = std::min(c.arenas.size(), limit / kArenaBytes);
     size_t drop = c.arenas.size() - keep;
     for (size_t i = 0; i < drop; ++i) excess.push_back(c.arenas[i].address);
     c.arenas.erase(c.arenas.begin(), c.arenas.begin() + static_cast<std::ptrdiff_t>(drop));
@@ -245,7 +244,7 @@ void set_limit_bytes(size_t limit) {
       c.arenas.swap(grown);
     }
   }
-  if (c.installed.load(std::memory_order_acquire)) give_back(c, excess, size);
+  if (c.installed.load(std::memory_order_acquire)) give_back(c, excess, kArenaBytes);
 }
 
 }  // namespace manycore::arena_cache

@@ -11,6 +11,9 @@
 // worker builds the next one. The cache keeps freed arenas, already faulted in, and
 // hands them to the next arena request of any interpreter, up to a byte limit.
 //
+// Only blocks of obmalloc's arena size (1 MiB) are cached; the other blocks CPython
+// takes through the same hooks (a thread's frame-stack chunks) pass straight through.
+//
 // Guarantees:
 // - An arena is owned by one interpreter's allocator at a time: the cache hands a
 //   cached arena to exactly one request, and only arenas that obmalloc freed enter it.
