@@ -85,8 +85,7 @@ int module_exec(PyObject* module) {
   X(SharedArrayType)              \
   X(SharedDictType)               \
   X(shareable_types)              \
-  X(wrappers)                     \
-  X(id_name)
+  X(wrappers)
 
 int module_traverse(PyObject* module, visitproc visit, void* arg) {
   ModuleState* state = get_state(module);

@@ -379,47 +379,6 @@ PyObject* call(PyObject* module, PyObject* const* args, Py_ssize_t nargs, PyObje
   });
 }
 
-// Interpreter.call(self, callable, /, *args, **kwargs) itself: the Python class holds
-// it as a method (PyInstanceMethod_New, see register_interpreter). A Python method
-// that only forwards to call() cost a tenth of a small call.
-PyObject* interpreter_call(PyObject* module, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames) {
-  return without_cpp_exceptions([&]() -> PyObject* {
-    if (nargs < 2) {
-      return PyErr_Format(PyExc_TypeError, "Interpreter.call() missing 1 required positional argument: 'callable'");
-    }
-    ModuleState* state = get_state(module);
-    PyRef id_object = PyRef::steal(PyObject_GetAttr(args[0], state->id_name));
-    if (!id_object) return nullptr;
-    CallArguments parsed;
-    parsed.id = PyLong_AsLongLong(id_object.get());
-    if (parsed.id == -1 && PyErr_Occurred()) return nullptr;
-    parsed.callable = args[1];
-    PyRef positional = PyRef::steal(PyTuple_New(nargs - 2));
-    if (!positional) return nullptr;
-    for (Py_ssize_t i = 2; i < nargs; ++i) PyTuple_SET_ITEM(positional.get(), i - 2, Py_NewRef(args[i]));
-    parsed.args = positional.get();
-    PyRef keywords;
-    if (kwnames != nullptr && PyTuple_GET_SIZE(kwnames) > 0) {
-      keywords = PyRef::steal(PyDict_New());
-      if (!keywords) return nullptr;
-      for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(kwnames); ++i) {
-        if (PyDict_SetItem(keywords.get(), PyTuple_GET_ITEM(kwnames, i), args[nargs + i]) < 0) return nullptr;
-      }
-      parsed.kwargs = keywords.get();
-    }
-    return call_parsed(module, parsed);
-  });
-}
-
-PyMethodDef interpreter_call_def = {
-    "call", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(interpreter_call)),
-    METH_FASTCALL | METH_KEYWORDS,
-    "call(self, callable, /, *args, **kwargs)\n--\n\n"
-    "Returns callable(*args, **kwargs) run in this interpreter.\n\n"
-    "If it raises, the same exception type is raised here with an ExecutionFailed\n"
-    "(holding the remote traceback) as __cause__; if that type cannot be rebuilt\n"
-    "here, ExecutionFailed is raised."};
-
 PyMethodDef interpreter_functions[] = {
     {"create", create, METH_NOARGS, "create() -> int: start a new isolated interpreter (own GIL); its id."},
     {"close", close_interpreter, METH_O, "close(id): end an idle interpreter."},
@@ -478,15 +437,6 @@ Result<InterpreterConfig> worker_interpreter_config() {
 int register_interpreter(PyObject* module, ModuleState* state) {
   state->PendingCallType = PyType_FromModuleAndSpec(module, &pending_spec, nullptr);
   if (state->PendingCallType == nullptr) return -1;
-  state->id_name = PyUnicode_InternFromString("_id");
-  if (state->id_name == nullptr) return -1;
-  PyRef module_name = PyRef::steal(PyModule_GetNameObject(module));
-  if (!module_name) return -1;
-  PyRef function = PyRef::steal(PyCFunction_NewEx(&interpreter_call_def, module, module_name.get()));
-  if (!function) return -1;
-  // An instancemethod binds like a Python function: Interpreter.call = this.
-  PyRef method = PyRef::steal(PyInstanceMethod_New(function.get()));
-  if (!method || PyModule_AddObjectRef(module, "interpreter_call", method.get()) < 0) return -1;
   return PyModule_AddFunctions(module, interpreter_functions);
 }
 

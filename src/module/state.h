@@ -77,8 +77,6 @@ struct ModuleState {
   // wrapper types (unique wrappers). Dead entries are pruned as it grows.
   PyObject* wrappers = nullptr;
   Py_ssize_t wrappers_after_prune = 0;  // size of `wrappers` after its last prune
-  // "_id", interned: Interpreter.call (register_interpreter.cc) reads it on every call.
-  PyObject* id_name = nullptr;
 };
 
 ModuleState* get_state(PyObject* module);
